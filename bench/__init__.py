@@ -1,0 +1,1 @@
+"""CPU benchmarks that write their results to a file."""

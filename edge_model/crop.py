@@ -1,0 +1,101 @@
+"""The face-crop contract: the only code that turns (frame, box, keypoints) into model input.
+
+Training data preparation and the live run time both call `crop_face` and
+`normalize`; any second copy would let training and run time drift apart.
+
+One `cv2.warpAffine` does the square crop, the optional eye alignment and the
+resize at once, so it costs one pass over the output pixels only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import cv2
+import numpy as np
+
+# BlazeFace keypoint order (subject's right eye appears on the image's left).
+RIGHT_EYE, LEFT_EYE, NOSE, MOUTH, RIGHT_EAR, LEFT_EAR = range(6)
+
+
+@dataclass(frozen=True)
+class CropSpec:
+    """How a crop is made; stored in model.json so the run time reads it from the model."""
+
+    size: int = 112
+    margin: float = 1.5  # side of the square = margin * the longer side of the face box
+    align: bool = True  # rotate so that the eyes are level
+    mean: tuple[float, float, float] = field(default=(0.5, 0.5, 0.5))
+    std: tuple[float, float, float] = field(default=(0.5, 0.5, 0.5))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CropSpec:
+        return cls(
+            size=int(d["size"]),
+            margin=float(d["margin"]),
+            align=bool(d["align"]),
+            mean=tuple(float(x) for x in d["mean"]),
+            std=tuple(float(x) for x in d["std"]),
+        )
+
+
+def crop_transform(box: np.ndarray, keypoints: np.ndarray | None, spec: CropSpec) -> np.ndarray:
+    """The 2x3 affine matrix that maps frame pixels to crop pixels.
+
+    `box` is (x1, y1, x2, y2) in pixels; `keypoints` is (6, 2) in pixels or None.
+    The matrix also maps keypoints into the crop, which self-blending needs for its masks.
+    """
+    x1, y1, x2, y2 = (float(v) for v in box[:4])
+    cx, cy = (x1 + x2) / 2.0, (y1 + y2) / 2.0
+    side = max(x2 - x1, y2 - y1, 1.0) * spec.margin
+    angle = 0.0
+    if spec.align and keypoints is not None and len(keypoints) > LEFT_EYE:
+        dx, dy = keypoints[LEFT_EYE] - keypoints[RIGHT_EYE]
+        angle = math.degrees(math.atan2(float(dy), float(dx)))
+    scale = spec.size / side
+    m = cv2.getRotationMatrix2D((cx, cy), angle, scale)
+    m[0, 2] += spec.size / 2.0 - cx
+    m[1, 2] += spec.size / 2.0 - cy
+    return m
+
+
+def crop_face(
+    frame_bgr: np.ndarray, box: np.ndarray, keypoints: np.ndarray | None, spec: CropSpec
+) -> np.ndarray:
+    """A square, optionally eye-aligned face crop: uint8 RGB, (size, size, 3)."""
+    m = crop_transform(box, keypoints, spec)
+    crop = cv2.warpAffine(
+        frame_bgr,
+        m,
+        (spec.size, spec.size),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(0, 0, 0),
+    )
+    return cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
+
+
+def map_points(points: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Apply a 2x3 affine matrix to (N, 2) points."""
+    pts = np.asarray(points, dtype=np.float32).reshape(-1, 2)
+    return pts @ m[:, :2].T.astype(np.float32) + m[:, 2].astype(np.float32)
+
+
+def normalize(crops_rgb: np.ndarray, spec: CropSpec) -> np.ndarray:
+    """uint8 RGB crops (N, H, W, 3) or (H, W, 3) -> float32 (N, 3, H, W), normalized."""
+    batch = crops_rgb[None] if crops_rgb.ndim == 3 else crops_rgb
+    scale = np.asarray(spec.std, dtype=np.float32) * 255.0
+    shift = np.asarray(spec.mean, dtype=np.float32) * 255.0
+    out = (batch.astype(np.float32) - shift) / scale
+    return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+
+
+def prepare(
+    frame_bgr: np.ndarray, box: np.ndarray, keypoints: np.ndarray | None, spec: CropSpec
+) -> np.ndarray:
+    """The whole contract for one face: frame -> normalized (3, size, size) float32."""
+    return normalize(crop_face(frame_bgr, box, keypoints, spec), spec)[0]

@@ -1,0 +1,47 @@
+"""Flags shared by the commands that read a config file."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from stream.config import Config, load_config
+
+# flag dest -> dotted config key it overrides
+OVERRIDES = {
+    "model": "model.path",
+    "threads": "model.threads",
+    "precision": "model.precision",
+    "detector_range": "detector.range",
+    "detect_every": "detector.every",
+    "workers": "stream.workers",
+    "transport": "stream.transport",
+    "bind": "stream.bind",
+    "loop": "stream.loop",
+    "alerts_url": "alerts.url",
+    "evidence_dir": "alerts.evidence_dir",
+}
+
+
+def add_config_arguments(p: argparse.ArgumentParser, *, live: bool = False) -> None:
+    p.add_argument("--config", metavar="TOML", help="config file (default: built-in defaults)")
+    p.add_argument("--model", metavar="DIR", help="model folder (default: the packaged model)")
+    p.add_argument("--threads", type=int, help="onnxruntime threads per worker")
+    p.add_argument("--precision", help="encoder precision: int8 or fp32")
+    p.add_argument("--detector-range", dest="detector_range", help="auto, short or full")
+    p.add_argument("--detect-every", dest="detect_every", type=int, help="detect every k-th frame")
+    if live:
+        p.add_argument("--workers", type=int, help="number of inference worker processes")
+        p.add_argument("--transport", help="ipc (one host) or tcp (workers on other hosts)")
+        p.add_argument("--bind", help="address tcp:// endpoints bind to (default 127.0.0.1)")
+        p.add_argument("--loop", action="store_true", default=None, help="loop file sources")
+        p.add_argument("--alerts", dest="alerts_url", metavar="URL",
+                       help="sqlite:///path.db (default ./alerts.db) or mysql://user@host:port/db")
+        p.add_argument("--evidence-dir", dest="evidence_dir", metavar="DIR", help="where evidence is saved")
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    overrides: dict[str, Any] = {
+        key: getattr(args, dest) for dest, key in OVERRIDES.items() if getattr(args, dest, None) is not None
+    }
+    return load_config(args.config, overrides)

@@ -1,0 +1,169 @@
+"""The validated configuration of `dfd watch` and `dfd scan`.
+
+One schema holds every default. A TOML file is merged with the CLI's
+overrides first, so a bad flag gets the same one-line error as a bad file.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from edge_model.errors import DfdError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+class ConfigError(DfdError):
+    """A bad configuration value: its message is one line that names the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelSection(_Section):
+    path: str = Field("", description="model folder; empty means the packaged default model")
+    threads: int = Field(1, ge=1, le=64, description="onnxruntime intra-op threads per worker")
+    precision: Literal["int8", "fp32"] = "int8"
+
+
+class DetectorSection(_Section):
+    range: Literal["auto", "short", "full"] = "auto"
+    min_score: float = Field(0.6, gt=0.0, lt=1.0)
+    every: int = Field(1, ge=1, le=30, description="run the detector on every k-th frame, track between")
+    max_faces: int = Field(4, ge=1, le=32)
+
+
+class TrackerSection(_Section):
+    iou: float = Field(0.3, gt=0.0, lt=1.0)
+    max_missed: int = Field(8, ge=1, le=300)
+
+
+class PolicySection(_Section):
+    on: float | None = Field(None, gt=0.0, lt=1.0, description="alert on-level; default: the model's threshold")
+    off_margin: float = Field(0.1, ge=0.0, lt=1.0, description="the off-level is on - off_margin")
+    min_duration_s: float = Field(1.0, ge=0.0)
+    end_after_s: float = Field(2.0, ge=0.0)
+    cooldown_s: float = Field(5.0, ge=0.0)
+    update_every_s: float = Field(2.0, gt=0.0)
+
+
+class StreamSection(_Section):
+    workers: int = Field(1, ge=1, le=64)
+    ring_slots: int = Field(8, ge=2, le=256)
+    max_width: int = Field(1280, ge=64, le=7680, description="wider frames are scaled down before the ring")
+    max_height: int = Field(720, ge=64, le=4320)
+    transport: Literal["ipc", "tcp"] = "ipc"
+    bind: str = Field("127.0.0.1", description="address that tcp:// endpoints bind to")
+    stall_timeout_s: float = Field(10.0, gt=0.0)
+    reconnect_base_s: float = Field(0.5, gt=0.0)
+    reconnect_max_s: float = Field(30.0, gt=0.0)
+    max_restarts: int = Field(5, ge=0)
+    loop: bool = False
+    realtime: bool = True
+
+
+class SourceSection(_Section):
+    name: str = Field(min_length=1, max_length=64)
+    url: str = Field(min_length=1)
+    password_env: str = Field("", description="environment variable holding the password for the URL")
+
+
+class AlertsSection(_Section):
+    url: str = "sqlite:///alerts.db"
+    password_env: str = Field("", description="environment variable holding the database password")
+    spool: str = "alerts.spool"
+    evidence_dir: str = "evidence"
+    clip_frames: int = Field(16, ge=1, le=300)
+
+
+class ConsoleSection(_Section):
+    enabled: bool = True
+    refresh_hz: float = Field(4.0, gt=0.0, le=30.0)
+
+
+class Config(_Section):
+    model: ModelSection = ModelSection()
+    detector: DetectorSection = DetectorSection()
+    tracker: TrackerSection = TrackerSection()
+    policy: PolicySection = PolicySection()
+    stream: StreamSection = StreamSection()
+    sources: list[SourceSection] = []
+    alerts: AlertsSection = AlertsSection()
+    console: ConsoleSection = ConsoleSection()
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_names(cls, sources: list[SourceSection]) -> list[SourceSection]:
+        names = [s.name for s in sources]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate source name {dupes[0]!r}")
+        return sources
+
+    @model_validator(mode="after")
+    def _check_paths(self) -> Config:
+        if self.model.path and not Path(self.model.path).is_dir():
+            raise ValueError(f"model.path: no such model folder: {self.model.path}")
+        if self.stream.reconnect_max_s < self.stream.reconnect_base_s:
+            raise ValueError("stream.reconnect_max_s: must be >= stream.reconnect_base_s")
+        return self
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    node = tree
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[leaf] = value
+
+
+def _one_line(err: ValidationError) -> str:
+    first = err.errors()[0]
+    key = ".".join(str(p) for p in first["loc"])
+    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        return f"{key}: unknown key"
+    if msg.split(":", 1)[0] in {"model.path", "stream.reconnect_max_s"}:
+        return msg
+    value = first.get("input")
+    shown = "" if isinstance(value, dict | list) or value is None else f" (got {value!r})"
+    return f"{key or 'config'}: {msg}{shown}"
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Read TOML (default: configs/default.toml when present), apply dotted overrides, validate."""
+    tree: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config: no such file: {p}")
+        try:
+            tree = tomllib.loads(p.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config: {p} is not valid TOML: {exc}") from None
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            _set_dotted(tree, dotted, value)
+    try:
+        return Config.model_validate(tree)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc)) from None
+
+
+def secret_from_env(var: str) -> str | None:
+    """Look up a secret by the name of its environment variable, if one is named."""
+    if not var:
+        return None
+    if var not in os.environ:
+        raise ConfigError(f"password_env: environment variable {var} is not set")
+    return os.environ[var]

@@ -1,0 +1,1 @@
+"""Dataset preparation, self-blended fakes, the PyTorch model, training, evaluation and export."""

@@ -1,0 +1,1 @@
+"""`dfd` subcommands that need the train extra. torch is imported inside run(), never at import."""
