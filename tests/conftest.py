@@ -17,3 +17,19 @@ def shared_data(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"needs the development data at {path} (../shared/data is not in a fresh clone)")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A real ONNX model folder with random weights (see tests/model_factory.py)."""
+    from tests.model_factory import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("model") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def always_fake_model(tmp_path_factory) -> Path:
+    """A model whose p(fake) is near 1 for any face: drives alerts deterministically."""
+    from tests.model_factory import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("model") / "fake", bias=8.0)

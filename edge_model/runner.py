@@ -1,0 +1,118 @@
+"""ONNX Runtime sessions for a verified model folder, and the per-track windows they score.
+
+The encoder sees each face once; windows slide over cached embeddings, so a
+track costs one encoder pass per frame and one temporal pass per hop.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from edge_model.crop import normalize
+from edge_model.manifest import (
+    ENCODER_INPUT,
+    TEMPORAL_INPUT,
+    Manifest,
+    ModelError,
+    load_manifest,
+    resolve_model_dir,
+)
+
+
+def make_session(path: Path, threads: int) -> ort.InferenceSession:
+    """A CPU session with a fixed thread count: workers are processes, not threads."""
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    try:
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise ModelError(f"cannot load {path}: {str(exc).splitlines()[0]}") from None
+
+
+class ModelRunner:
+    """The encoder and the temporal head of one model folder."""
+
+    def __init__(self, model_dir: str | Path | None = None, threads: int = 1, precision: str = "int8") -> None:
+        self.folder = resolve_model_dir(model_dir)
+        self.manifest: Manifest = load_manifest(self.folder)
+        self.precision = precision
+        self.encoder = make_session(self.folder / self.manifest.precision_file(precision), threads)
+        self.temporal = make_session(self.folder / self.manifest.temporal, threads)
+
+    @property
+    def model_id(self) -> str:
+        return self.manifest.model_id
+
+    def encode(self, crops_rgb: np.ndarray) -> np.ndarray:
+        """uint8 RGB crops (N, S, S, 3) -> embeddings (N, D), all faces of a frame in one batch."""
+        if len(crops_rgb) == 0:
+            return np.zeros((0, self.manifest.feature_dim), np.float32)
+        x = normalize(crops_rgb, self.manifest.crop)
+        return self.encoder.run(None, {ENCODER_INPUT: x})[0]
+
+    def score(self, windows: np.ndarray) -> np.ndarray:
+        """Embedding windows (B, T, D) -> p(fake) (B,)."""
+        out = self.temporal.run(None, {TEMPORAL_INPUT: windows.astype(np.float32, copy=False)})[0]
+        return out.reshape(-1)
+
+
+@dataclass
+class _TrackWindow:
+    embeddings: deque
+    frames: deque
+    since_last: int = 0
+    scored: int = 0
+
+
+@dataclass
+class TrackWindows:
+    """Per-track state: the last T embeddings and when the next window is due.
+
+    A new track starts empty; `drop` frees an ended track's state.
+    """
+
+    window: int
+    hop: int
+    _tracks: dict[int, _TrackWindow] = field(default_factory=dict)
+
+    def push(self, track_id: int, embedding: np.ndarray, frame_index: int) -> bool:
+        """Add one embedding; True when a full window is due for scoring."""
+        t = self._tracks.get(track_id)
+        if t is None:
+            t = self._tracks[track_id] = _TrackWindow(deque(maxlen=self.window), deque(maxlen=self.window))
+        t.embeddings.append(embedding)
+        t.frames.append(frame_index)
+        t.since_last += 1
+        if len(t.embeddings) == self.window and (t.scored == 0 or t.since_last >= self.hop):
+            t.since_last = 0
+            t.scored += 1
+            return True
+        return False
+
+    def window_of(self, track_id: int) -> tuple[np.ndarray, int, int]:
+        """(T, D) window, and its first and last frame index."""
+        t = self._tracks[track_id]
+        return np.stack(t.embeddings), t.frames[0], t.frames[-1]
+
+    def partial(self, track_id: int, min_len: int) -> tuple[np.ndarray, int, int] | None:
+        """A short track that never filled a window, padded by repetition, or None."""
+        t = self._tracks.get(track_id)
+        if t is None or t.scored or len(t.embeddings) < min_len:
+            return None
+        emb = np.stack(t.embeddings)
+        idx = np.resize(np.arange(len(emb)), self.window)
+        return emb[np.sort(idx)], t.frames[0], t.frames[-1]
+
+    def drop(self, track_id: int) -> None:
+        self._tracks.pop(track_id, None)
+
+    def __len__(self) -> int:
+        return len(self._tracks)
