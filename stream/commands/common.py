@@ -23,6 +23,17 @@ OVERRIDES = {
 }
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: argparse prints one usage line and exits 2 on anything else."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
 def add_config_arguments(p: argparse.ArgumentParser, *, live: bool = False) -> None:
     p.add_argument("--config", metavar="TOML", help="config file (default: built-in defaults)")
     p.add_argument("--model", metavar="DIR", help="model folder (default: the packaged model)")

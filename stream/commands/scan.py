@@ -1,17 +1,72 @@
-"""`dfd scan`: not built yet (issue #3)."""
+"""Score a video file offline: every face track, its windows, and a verdict.
+
+The video score is the highest track score; a track's score is the mean of
+its window scores; the verdict compares it with the model's calibrated
+threshold. Exit codes: 0 done (whatever the verdict), 2 bad input.
+"""
 
 from __future__ import annotations
 
 import argparse
-import sys
+import json
+import time
 
-HELP = "scan: not built yet (issue #3)"
+from rich.console import Console
+from rich.table import Table
+
+from edge_model.detector import FaceDetector
+from edge_model.pipeline import FacePipeline
+from edge_model.runner import ModelRunner
+from edge_model.scan import ScanReport, scan_frames
+from edge_model.tracker import FaceTracker
+from stream.commands.common import add_config_arguments, config_from_args, positive_int
+from stream.video import iter_frames
+
+HELP = __doc__
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.add_argument("video", help="video file to score")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a report")
+    p.add_argument("--every", type=positive_int, default=1, metavar="N", help="score every N-th frame (default 1)")
+    p.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N scored frames")
+    add_config_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    print("dfd scan: not built yet (issue #3)", file=sys.stderr)
-    return 2
+    cfg = config_from_args(args)
+    runner = ModelRunner(cfg.model.path or None, cfg.model.threads, cfg.model.precision)
+    detector = FaceDetector(cfg.detector.range, cfg.detector.min_score, cfg.detector.max_faces, cfg.model.threads)
+    tracker = FaceTracker(cfg.tracker.iou, cfg.tracker.max_missed)
+    pipeline = FacePipeline(runner, detector, tracker, cfg.detector.every)
+    start = time.perf_counter()
+    report = scan_frames(iter_frames(args.video, args.every, args.max_frames), pipeline, args.video)
+    elapsed = time.perf_counter() - start
+    if args.json:
+        print(json.dumps(report.to_dict()))
+    else:
+        _print_report(report, elapsed)
+    return 0
+
+
+def _print_report(report: ScanReport, elapsed: float) -> None:
+    console = Console()
+    colour = {"fake": "bold red", "real": "bold green", "no-face": "yellow"}[report.verdict]
+    score = "-" if report.score is None else f"{report.score:.3f}"
+    console.print(
+        f"[bold]{report.video}[/]: [{colour}]{report.verdict.upper()}[/] "
+        f"score {score} (threshold {report.threshold:.3f}, model {report.model})"
+    )
+    fps = report.frames / elapsed if elapsed > 0 else 0.0
+    console.print(f"{report.frames} frames in {elapsed:.1f} s ({fps:.1f} fps), {len(report.tracks)} face tracks")
+    if report.tracks:
+        table = Table("track", "frames", "windows", "score", "max window")
+        for t in report.tracks:
+            table.add_row(
+                str(t.id),
+                f"{t.first_frame}-{t.last_frame}",
+                str(len(t.windows)),
+                f"{t.score:.3f}",
+                f"{max(w['p_fake'] for w in t.windows):.3f}",
+            )
+        console.print(table)
