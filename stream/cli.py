@@ -32,8 +32,15 @@ def _command_modules() -> dict[str, str]:
     return dict(sorted(modules.items(), key=lambda kv: (ORDER + [kv[0]]).index(kv[0])))
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage error is one line too, like every other bad input."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType]]:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="dfd",
         description="Real-time deepfake detection for live video on ordinary CPUs.",
     )

@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from edge_model.errors import DfdError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from edge_model.errors import DfdError
 
 if sys.version_info >= (3, 11):
     import tomllib
