@@ -20,6 +20,7 @@ BUILTIN = {
     "watch": "stream.commands.watch",
     "scan": "stream.commands.scan",
     "alerts": "stream.commands.alerts",
+    "keys": "stream.commands.keys",
 }
 # The order `dfd --help` lists them in.
 ORDER = ["watch", "scan", "alerts", "preprocess", "train", "evaluate", "export", "bench", "keys"]

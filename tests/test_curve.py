@@ -1,0 +1,146 @@
+"""CURVE on real tcp:// sockets: listed keys get through encrypted, unknown keys are refused."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+import zmq
+
+from stream.cli import main
+from stream.curve import (
+    CurveError,
+    CurveSettings,
+    KeyGate,
+    check_bind,
+    read_authorized,
+    read_key_file,
+    read_secret_keys,
+    secure_client,
+    secure_server,
+    settings_from_paths,
+    write_keypair,
+)
+
+
+@pytest.fixture
+def keydir(tmp_path):
+    for name in ("server", "worker", "stranger"):
+        write_keypair(tmp_path / name, name)
+    return tmp_path
+
+
+def _pair(keydir, name):
+    return read_secret_keys(keydir / name / f"{name}.key")
+
+
+def _push_pull(keydir, client_name, server_key_of="server"):
+    """A CURVE PUSH server on loopback and a PULL client: returns (ctx, push, pull, gate)."""
+    ctx = zmq.Context()
+    server = CurveSettings(_pair(keydir, "server"), authorized=read_authorized(keydir / "worker"))
+    client = CurveSettings(_pair(keydir, client_name), server_key=_pair(keydir, server_key_of).public)
+    gate = KeyGate(ctx, server.authorized).start()
+    push = ctx.socket(zmq.PUSH)
+    push.linger = 0
+    secure_server(push, server)
+    port = push.bind_to_random_port("tcp://127.0.0.1")
+    pull = ctx.socket(zmq.PULL)
+    pull.linger = 0
+    mon = pull.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+                                  | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+    secure_client(pull, client)
+    pull.connect(f"tcp://127.0.0.1:{port}")
+    return ctx, push, pull, gate, mon
+
+
+def _first_handshake_event(mon) -> int:
+    from zmq.utils.monitor import recv_monitor_message
+
+    assert mon.poll(10_000), "no handshake event from the client socket"
+    return recv_monitor_message(mon)["event"]
+
+
+def _close(ctx, gate, *socks):
+    for s in socks:
+        s.close()
+    gate.stop()
+    ctx.term()
+
+
+def test_listed_worker_receives(keydir):
+    ctx, push, pull, gate, mon = _push_pull(keydir, "worker")
+    try:
+        assert _first_handshake_event(mon) == zmq.EVENT_HANDSHAKE_SUCCEEDED
+        push.send(b"frame 1")
+        assert pull.poll(10_000)
+        assert pull.recv() == b"frame 1"
+        assert gate.refused == 0
+    finally:
+        _close(ctx, gate, push, pull, mon)
+
+
+def test_unknown_worker_key_is_refused(keydir):
+    ctx, push, pull, gate, mon = _push_pull(keydir, "stranger")
+    try:
+        assert _first_handshake_event(mon) == zmq.EVENT_HANDSHAKE_FAILED_AUTH
+        assert not push.poll(200, zmq.POLLOUT)  # the refused client never became a peer
+        assert gate.refused >= 1
+    finally:
+        _close(ctx, gate, push, pull, mon)
+
+
+def test_client_with_wrong_server_key_gets_nothing(keydir):
+    """A worker pointed at an impostor's public key never completes the handshake."""
+    ctx, push, pull, gate, mon = _push_pull(keydir, "worker", server_key_of="stranger")
+    try:
+        assert _first_handshake_event(mon) != zmq.EVENT_HANDSHAKE_SUCCEEDED
+        assert not push.poll(200, zmq.POLLOUT)  # no peer ever attached to the PUSH socket
+    finally:
+        _close(ctx, gate, push, pull, mon)
+
+
+def test_dfd_keys_writes_a_private_secret_and_a_public_key(tmp_path, capsys):
+    assert main(["keys", "--out", str(tmp_path), "--name", "cam-host"]) == 0
+    secret, public = tmp_path / "cam-host.key", tmp_path / "cam-host.key.pub"
+    assert stat.S_IMODE(os.stat(secret).st_mode) == 0o600
+    pair, pub = read_key_file(secret), read_key_file(public)
+    assert pair.public == pub.public and pair.secret and pub.secret is None
+    assert pair.secret.decode() not in public.read_text()
+    assert pair.secret.decode() not in capsys.readouterr().out
+    # A second run does not silently replace the pair.
+    assert main(["keys", "--out", str(tmp_path), "--name", "cam-host"]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert read_key_file(secret) == pair
+
+
+def test_bad_key_files_get_one_line(keydir, tmp_path):
+    secret = keydir / "worker" / "worker.key"
+    os.chmod(secret, 0o644)
+    with pytest.raises(CurveError, match="readable by others"):
+        read_secret_keys(secret)
+    with pytest.raises(CurveError, match="holds no secret key"):
+        read_secret_keys(keydir / "worker" / "worker.key.pub")
+    (tmp_path / "junk.key.pub").write_text('public-key = "short"\n')
+    with pytest.raises(CurveError, match="40-character"):
+        read_key_file(tmp_path / "junk.key.pub")
+    with pytest.raises(CurveError, match="no such key file"):
+        read_key_file(tmp_path / "missing.key")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(CurveError, match="no \\*.key.pub files"):
+        read_authorized(empty)
+
+
+def test_bind_beyond_loopback_needs_keys(keydir):
+    check_bind("127.0.0.1", None)
+    check_bind("::1", None)
+    for address in ("0.0.0.0", "192.0.2.1", "eth0"):
+        with pytest.raises(CurveError, match="stream.bind: .* not a loopback address"):
+            check_bind(address, None)
+    server_only = settings_from_paths(str(keydir / "server" / "server.key"))
+    with pytest.raises(CurveError, match="curve_authorized"):
+        check_bind("0.0.0.0", server_only)
+    full = settings_from_paths(str(keydir / "server" / "server.key"), str(keydir / "worker"))
+    check_bind("0.0.0.0", full)
+    assert settings_from_paths("") is None
