@@ -1,0 +1,140 @@
+"""One video (or photo) -> face clips: decode, detect, track, crop with the run time's crop.
+
+Runs in worker processes; each builds its detector, tracker and face mesh
+once. A worker writes its clips' files itself (the names are unique per
+video) and returns only the index records, so the main process is the only
+writer of the index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge_model.crop import CropSpec, crop_face, crop_transform, map_points
+from edge_model.detector import FaceDetector
+from training.sources import MediaItem
+from training.store import Clip, ClipRecord, Dataset
+from training.video import VideoError, is_image, read_frames
+
+
+@dataclass
+class PrepareOptions:
+    spec: CropSpec
+    fps: float | None = 10.0
+    min_track: int = 8  # frames; shorter tracks of a video are dropped (a photo keeps its one frame)
+    max_frames: int = 0  # per video, 0 = all
+    detector_range: str = "auto"
+    max_faces: int = 4
+    mesh: bool = True
+
+
+@dataclass
+class VideoResult:
+    video: dict  # what videos.jsonl records
+    records: list[ClipRecord] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class _TrackFaces:
+    faces: list[np.ndarray] = field(default_factory=list)
+    frames: list[int] = field(default_factory=list)
+    keypoints: list[np.ndarray] = field(default_factory=list)
+    mesh: list[np.ndarray] = field(default_factory=list)
+
+
+def load_mesh(enabled: bool):
+    """The face-mesh model where it is available, else None (masks then come from keypoints)."""
+    if not enabled:
+        return None
+    try:
+        from edge_model.facemesh import FaceMesh
+
+        return FaceMesh()
+    except (ImportError, OSError) as exc:  # the module or its model file is missing
+        print(f"face mesh unavailable, masks will come from keypoints: {exc}")
+        return None
+
+
+class Preparer:
+    """Holds the per-process models; call it on one media item at a time."""
+
+    def __init__(self, out: Dataset, opts: PrepareOptions) -> None:
+        from edge_model.tracker import FaceTracker
+
+        self.out = out
+        self.opts = opts
+        self.detector = FaceDetector(range=opts.detector_range, max_faces=opts.max_faces, threads=1)
+        self.make_tracker = FaceTracker
+        self.mesh = load_mesh(opts.mesh)
+
+    def __call__(self, item: MediaItem) -> VideoResult:
+        video = {"video_id": item.video_id, "name": item.path.name, **item.record()}
+        try:
+            tracks = self._tracks(item)
+        except VideoError as exc:
+            return VideoResult(video, error=str(exc))
+        min_len = 1 if is_image(item.path) else self.opts.min_track
+        records = []
+        for n, (tid, t) in enumerate(sorted(tracks.items())):
+            if len(t.faces) < min_len:
+                continue
+            record = ClipRecord(
+                clip=f"{item.video_id}__t{n}",
+                video_id=item.video_id,
+                group=item.group,
+                label=item.label,
+                method=item.method,
+                source=item.source,
+                track=int(tid),
+                n_frames=len(t.faces),
+                first_frame=t.frames[0],
+                last_frame=t.frames[-1],
+                has_mesh=bool(t.mesh),
+            )
+            clip = Clip(
+                faces=np.stack(t.faces),
+                frames=np.asarray(t.frames, np.int32),
+                keypoints=np.stack(t.keypoints).astype(np.float32),
+                mesh=np.stack(t.mesh).astype(np.float32) if t.mesh else None,
+            )
+            self.out.write_clip(record, clip)
+            records.append(record)
+        video["clips"] = len(records)
+        video["frames"] = sum(r.n_frames for r in records)
+        return VideoResult(video, records)
+
+    def _tracks(self, item: MediaItem) -> dict[int, _TrackFaces]:
+        spec = self.opts.spec
+        tracker = self.make_tracker()
+        tracks: dict[int, _TrackFaces] = {}
+        for count, (index, frame) in enumerate(read_frames(item.path, self.opts.fps)):
+            if self.opts.max_frames and count >= self.opts.max_frames:
+                break
+            visible, _ = tracker.update(self.detector.detect(frame), index)
+            for tr in visible:
+                if tr.missed:
+                    continue
+                m = crop_transform(tr.box, tr.keypoints, spec)
+                t = tracks.setdefault(tr.id, _TrackFaces())
+                t.faces.append(crop_face(frame, tr.box, tr.keypoints, spec))
+                t.frames.append(index)
+                t.keypoints.append(map_points(tr.keypoints, m))
+                if self.mesh is not None:
+                    t.mesh.append(map_points(self.mesh.landmarks(frame, tr.box, tr.keypoints)[:, :2], m))
+        return tracks
+
+
+_worker: Preparer | None = None
+
+
+def init_worker(root: str, opts: PrepareOptions) -> None:
+    global _worker
+    _worker = Preparer(Dataset(root), opts)
+
+
+def work(item: MediaItem) -> VideoResult:
+    assert _worker is not None, "init_worker was not called"
+    return _worker(item)

@@ -1,0 +1,58 @@
+"""Frames from a video or a photo, decoded with PyAV, optionally sampled at a lower rate.
+
+Training cannot import `stream`, so it has this small decoder of its own.
+A photo is a one-frame clip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from edge_model.errors import DfdError
+
+VIDEO_EXTS = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".gif"}
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+MEDIA_EXTS = VIDEO_EXTS | IMAGE_EXTS
+
+
+class VideoError(DfdError):
+    """A video or photo that can't be read."""
+
+
+def is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTS
+
+
+def read_frames(path: str | Path, fps: float | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """(frame number, BGR frame) pairs; with `fps`, about that many frames per second of video.
+
+    The frame number counts every decoded frame, so it is the frame's position in the file.
+    """
+    path = Path(path)
+    if is_image(path):
+        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if img is None:
+            raise VideoError(f"{path.name}: not a readable image")
+        yield 0, img
+        return
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise VideoError(f"{path.name}: no video stream")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            next_t = None
+            for index, frame in enumerate(container.decode(stream)):
+                if fps:
+                    t = float(frame.time) if frame.time is not None else index / 25.0
+                    if next_t is not None and t + 1e-6 < next_t:
+                        continue
+                    next_t = (t if next_t is None else next_t) + 1.0 / fps
+                yield index, frame.to_ndarray(format="bgr24")
+    except av.FFmpegError as exc:
+        raise VideoError(f"{path.name}: cannot decode ({exc.__class__.__name__}: {exc})") from None
