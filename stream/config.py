@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from edge_model.errors import DfdError
+from stream.curve import bind_problem
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -65,6 +66,9 @@ class StreamSection(_Section):
     max_height: int = Field(720, ge=64, le=4320)
     transport: Literal["ipc", "tcp"] = "ipc"
     bind: str = Field("127.0.0.1", description="address that tcp:// endpoints bind to")
+    curve_secret_key: str = Field("", description="this host's NAME.key from `dfd keys`: CURVE on tcp://")
+    curve_authorized: str = Field("", description="folder (or file) of the public keys allowed to connect")
+    curve_server_key: str = Field("", description="on a worker host: the capture host's NAME.key.pub")
     stall_timeout_s: float = Field(10.0, gt=0.0)
     reconnect_base_s: float = Field(0.5, gt=0.0)
     reconnect_max_s: float = Field(30.0, gt=0.0)
@@ -117,6 +121,9 @@ class Config(_Section):
             raise ValueError(f"model.path: no such model folder: {self.model.path}")
         if self.stream.reconnect_max_s < self.stream.reconnect_base_s:
             raise ValueError("stream.reconnect_max_s: must be >= stream.reconnect_base_s")
+        problem = bind_problem(self.stream.bind, self.stream.curve_secret_key, self.stream.curve_authorized)
+        if problem:
+            raise ValueError(problem)
         return self
 
 
@@ -134,7 +141,7 @@ def _one_line(err: ValidationError) -> str:
     msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         return f"{key}: unknown key"
-    if msg.split(":", 1)[0] in {"model.path", "stream.reconnect_max_s"}:
+    if msg.split(":", 1)[0] in {"model.path", "stream.reconnect_max_s", "stream.bind"}:
         return msg
     value = first.get("input")
     shown = "" if isinstance(value, dict | list) or value is None else f" (got {value!r})"

@@ -168,17 +168,24 @@ def is_loopback(address: str) -> bool:
         return False  # a host name or an interface name: assume it reaches the network
 
 
-def check_bind(address: str, curve: CurveSettings | None) -> None:
-    """Refuse to listen beyond loopback without CURVE, and with CURVE but nobody authorized."""
+def bind_problem(address: str, secret_key: object, authorized: object) -> str | None:
+    """Why binding tcp:// to `address` is unsafe with these keys, or None: beyond loopback needs CURVE."""
     if is_loopback(address):
-        return
-    if curve is None:
-        raise CurveError(
+        return None
+    if not secret_key:
+        return (
             f"stream.bind: {address} is not a loopback address; listening on a network needs CURVE keys "
             "(set stream.curve_secret_key and stream.curve_authorized, see `dfd keys --help`)"
         )
-    if not curve.authorized:
-        raise CurveError(f"stream.bind: {address} needs stream.curve_authorized (the workers' public keys)")
+    if not authorized:
+        return f"stream.bind: {address} needs stream.curve_authorized (the workers' public keys)"
+    return None
+
+
+def check_bind(address: str, curve: CurveSettings | None) -> None:
+    problem = bind_problem(address, curve, curve and curve.authorized)
+    if problem:
+        raise CurveError(problem)
 
 
 def _keep_alive(sock: zmq.Socket) -> None:

@@ -144,3 +144,16 @@ def test_bind_beyond_loopback_needs_keys(keydir):
     full = settings_from_paths(str(keydir / "server" / "server.key"), str(keydir / "worker"))
     check_bind("0.0.0.0", full)
     assert settings_from_paths("") is None
+
+
+def test_config_refuses_a_network_bind_without_keys(keydir):
+    from stream.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match=r"^stream.bind: 0.0.0.0 is not a loopback address.*dfd keys"):
+        load_config(None, {"stream.bind": "0.0.0.0"})
+    cfg = load_config(None, {
+        "stream.bind": "0.0.0.0",
+        "stream.curve_secret_key": str(keydir / "server" / "server.key"),
+        "stream.curve_authorized": str(keydir / "worker"),
+    })
+    assert cfg.stream.bind == "0.0.0.0"
