@@ -1,0 +1,159 @@
+"""One capture process per source: decode, stamp, put in the ring, offer to a worker.
+
+A lost stream is reopened with exponential backoff and jitter; a source that
+can never open (a missing file) goes offline with one line and exit code 2,
+so the supervisor does not restart it. The state and the counters go to the
+supervisor once a second and on every change.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import zmq
+
+from stream.bus import EventSender, FrameSender
+from stream.messages import StreamState
+from stream.ring import FrameRing, RingSpec
+from stream.sources import Source, fit_within, read_frames
+from stream.video import VideoError
+
+EXIT_ENDED = 0  # a file ended: not restarted
+EXIT_UNUSABLE = 2  # the source can never open: not restarted
+HEARTBEAT_S = 1.0
+
+
+@dataclass(frozen=True)
+class CaptureSpec:
+    source: Source
+    frames_endpoint: str
+    events_endpoint: str
+    ring: RingSpec | None  # None: frames travel as JPEG (tcp)
+    max_width: int = 1280
+    max_height: int = 720
+    loop: bool = False
+    realtime: bool = True
+    stall_timeout_s: float = 10.0
+    reconnect_base_s: float = 0.5
+    reconnect_max_s: float = 30.0
+
+
+def backoff_s(attempt: int, base: float, cap: float, rng: random.Random) -> float:
+    """Exponential backoff with jitter: somewhere in [d/2, d], d = min(cap, base * 2**attempt)."""
+    d = min(cap, base * 2.0 ** min(attempt, 30))
+    return d / 2 + rng.uniform(0, d / 2)
+
+
+class Capture:
+    def __init__(self, spec: CaptureSpec, ctx: zmq.Context) -> None:
+        self.spec = spec
+        self.name = spec.source.name
+        self.ring = FrameRing.attach(spec.ring) if spec.ring else None
+        self.frames = FrameSender(ctx, self.name, spec.frames_endpoint, self.ring)
+        self.events = EventSender(ctx, spec.events_endpoint)
+        self.state = "starting"
+        self.error = ""
+        self.reconnects = 0
+        self.captured = 0
+        self.dropped = 0
+        self.stopping = False
+        self._last_beat = 0.0
+
+    def report(self, state: str | None = None, error: str | None = None) -> None:
+        changed = (state is not None and state != self.state) or (error is not None and error != self.error)
+        self.state = state or self.state
+        self.error = self.error if error is None else error
+        now = time.time()
+        if changed or now - self._last_beat >= HEARTBEAT_S:
+            self._last_beat = now
+            self.events.send(
+                StreamState(self.name, self.state, now, self.reconnects, self.captured, self.dropped, self.error)
+            )
+
+    def _frames(self) -> Iterator[np.ndarray]:
+        s = self.spec
+        if s.source.kind == "demo":
+            from stream.demo import demo_frames
+
+            return demo_frames(s.source.url.split("://", 1)[1])
+        fit = fit_within(s.max_width, s.max_height)
+        return read_frames(s.source, fit, s.realtime, s.stall_timeout_s)
+
+    def _offer(self, frame: np.ndarray) -> None:
+        ts = time.time()
+        self.captured += 1
+        if not self.spec.realtime and self.spec.source.kind == "file":
+            while not self.stopping and not self.frames.has_credit(wait_s=0.2):  # every frame, in turn
+                self.report()
+        if not self.frames.send(frame, ts):
+            self.dropped += 1
+
+    def run(self) -> int:
+        rng = random.Random()
+        attempt = 0
+        source = self.spec.source
+        self.report("starting")
+        while not self.stopping:
+            try:
+                for frame in self._frames():
+                    if self.state != "online":
+                        attempt = 0
+                        self.report("online", "")
+                    self._offer(frame)
+                    self.report()
+                    if self.stopping:
+                        break
+            except VideoError as exc:
+                if not source.live:
+                    self.report("offline", str(exc))
+                    return EXIT_UNUSABLE
+                self.error = str(exc)
+            if self.stopping:
+                break
+            if not source.live and not self.spec.loop:
+                self.report("ended")
+                return EXIT_ENDED
+            if source.live:
+                self.reconnects += 1
+                wait = backoff_s(attempt, self.spec.reconnect_base_s, self.spec.reconnect_max_s, rng)
+                attempt += 1
+                self.report("reconnecting", self.error or f"{source.shown}: stream ended")
+                self._sleep(wait)
+        self.report("offline")
+        return 0
+
+    def _sleep(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while not self.stopping and time.monotonic() < end:
+            time.sleep(min(0.2, end - time.monotonic()))
+            self.report()
+
+    def close(self) -> None:
+        self.frames.close()
+        self.events.close()
+        if self.ring:
+            self.ring.close()
+
+
+def run_capture(spec: CaptureSpec) -> None:
+    """Process entry point. Ctrl-C goes to the supervisor; SIGTERM stops this capture."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ctx = zmq.Context()
+    capture = Capture(spec, ctx)
+
+    def stop(*_: object) -> None:
+        capture.stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        code = capture.run()
+    finally:
+        capture.close()
+        ctx.term()
+    sys.exit(code)

@@ -1,0 +1,178 @@
+"""What a source is, how it is named, and how its frames are read.
+
+A source is a webcam (index or /dev/videoN), an rtsp:// or http(s):// URL, a
+video file, or one of the built-in demo streams (demo://real, demo://fake).
+On the command line a source is `name=url` or just `url` (the name then comes
+from the file name, the host or the device).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+import av
+import numpy as np
+
+from edge_model.errors import DfdError
+from stream.secrets import mask_url, with_password
+from stream.video import VideoError, open_video
+
+Kind = Literal["file", "webcam", "rtsp", "http", "demo"]
+NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+DEMO_STREAMS = ("real", "fake")
+OPEN_TIMEOUT_S = 10.0
+
+# Low latency: no input buffering, RTSP interleaved over TCP (no UDP loss or NAT trouble).
+RTSP_OPTIONS = {"rtsp_transport": "tcp", "fflags": "nobuffer", "flags": "low_delay", "max_delay": "500000"}
+HTTP_OPTIONS = {"fflags": "nobuffer", "flags": "low_delay"}
+
+
+class SourceError(DfdError):
+    """A source that can never be opened (bad path, unknown scheme): one line, no retry."""
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    url: str  # may hold a password: never print it, print `shown`
+    kind: Kind
+
+    @property
+    def shown(self) -> str:
+        return mask_url(self.url)
+
+    @property
+    def live(self) -> bool:
+        """Live sources are reconnected when they end; files end (or loop)."""
+        return self.kind in ("webcam", "rtsp", "http")
+
+
+def split_name(arg: str) -> tuple[str | None, str]:
+    """`name=url` -> (name, url); a bare url -> (None, url). '=' inside a URL is not a name."""
+    head, sep, tail = arg.partition("=")
+    if sep and NAME.match(head) and "://" not in head:
+        return head, tail
+    return None, arg
+
+
+def classify(url: str) -> Kind:
+    scheme = urlsplit(url).scheme.lower() if "://" in url else ""
+    if scheme == "demo":
+        return "demo"
+    if scheme in ("rtsp", "rtsps"):
+        return "rtsp"
+    if scheme in ("http", "https"):
+        return "http"
+    if scheme:
+        raise SourceError(f"{mask_url(url)}: unknown source scheme {scheme}:// (use rtsp://, http(s)://, a file or a webcam)")
+    if url.isdigit() or re.fullmatch(r"/dev/video\d+", url):
+        return "webcam"
+    return "file"
+
+
+def derive_name(url: str, kind: Kind) -> str:
+    if kind == "file":
+        base = Path(url).stem
+    elif kind == "webcam":
+        base = "webcam" + re.sub(r"\D", "", url)
+    elif kind == "demo":
+        base = urlsplit(url).netloc
+    else:
+        base = urlsplit(url).hostname or kind
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", base)[:64] or kind
+
+
+def make_source(url: str, name: str | None = None, password: str | None = None, taken: set[str] | None = None) -> Source:
+    """Validate one source; a bad one raises SourceError with one line."""
+    kind = classify(url)
+    if kind == "file":
+        path = Path(url)
+        if not path.exists():
+            raise SourceError(f"{url}: no such file")
+        if not path.is_file():
+            raise SourceError(f"{url}: not a file")
+    if kind == "demo" and urlsplit(url).netloc not in DEMO_STREAMS:
+        raise SourceError(f"{url}: the demo streams are demo://real and demo://fake")
+    if kind in ("rtsp", "http") and not urlsplit(url).hostname:
+        raise SourceError(f"{mask_url(url)}: the URL names no host")
+    if name is not None and not NAME.match(name):
+        raise SourceError(f"source name {name!r}: use 1-64 letters, digits, '_', '.' or '-'")
+    if password:
+        try:
+            url = with_password(url, password)
+        except ValueError as exc:
+            raise SourceError(str(exc)) from None
+    taken = taken if taken is not None else set()
+    chosen = name or derive_name(url, kind)
+    if name is None:
+        base, n = chosen, 2
+        while chosen in taken:
+            chosen, n = f"{base}-{n}", n + 1
+    elif chosen in taken:
+        raise SourceError(f"source name {chosen!r} is used twice")
+    taken.add(chosen)
+    return Source(chosen, url, kind)
+
+
+def _open(source: Source, read_timeout_s: float):
+    if source.kind == "webcam":
+        device = f"/dev/video{source.url}" if source.url.isdigit() else source.url
+        try:
+            return av.open(device, format="v4l2", timeout=(OPEN_TIMEOUT_S, read_timeout_s))
+        except (av.error.FFmpegError, OSError) as exc:
+            raise VideoError(f"{device}: cannot open webcam ({getattr(exc, 'strerror', None) or exc})") from None
+    options = RTSP_OPTIONS if source.kind == "rtsp" else HTTP_OPTIONS if source.kind == "http" else None
+    timeout = (OPEN_TIMEOUT_S, read_timeout_s) if source.live else None
+    return open_video(source.url, options=options, timeout=timeout)
+
+
+def read_frames(
+    source: Source,
+    fit: Callable[[int, int], tuple[int, int]],
+    realtime: bool = True,
+    read_timeout_s: float = 10.0,
+) -> Iterator[np.ndarray]:
+    """BGR frames of one opening of a PyAV source, scaled to fit, until it ends.
+
+    Files are paced at their own frame rate when `realtime`. Errors surface as
+    VideoError (masked), and the caller decides to retry or give up.
+    """
+    container = _open(source, read_timeout_s)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        clock: tuple[float, float] | None = None  # (wall time, frame time) of the pacing origin
+        for frame in container.decode(stream):
+            if realtime and source.kind == "file" and frame.time is not None:
+                now = time.monotonic()
+                if clock is None or now - (clock[0] + frame.time - clock[1]) > 1.0:
+                    clock = (now, frame.time)  # start, or too far behind: don't burst to catch up
+                delay = clock[0] + frame.time - clock[1] - now
+                if delay > 0:
+                    time.sleep(delay)
+            w, h = fit(frame.width, frame.height)
+            if (w, h) != (frame.width, frame.height):
+                frame = frame.reformat(width=w, height=h)
+            yield frame.to_ndarray(format="bgr24")
+    except av.error.FFmpegError as exc:
+        raise VideoError(f"{source.shown}: stream lost ({exc.strerror or type(exc).__name__})") from None
+    finally:
+        container.close()
+
+
+def fit_within(max_width: int, max_height: int) -> Callable[[int, int], tuple[int, int]]:
+    """The size a frame is scaled down to (kept even for the video codecs), never up."""
+
+    def fit(w: int, h: int) -> tuple[int, int]:
+        scale = min(1.0, max_width / w, max_height / h)
+        if scale >= 1.0:
+            return w, h
+        return max(2, int(w * scale) // 2 * 2), max(2, int(h * scale) // 2 * 2)
+
+    return fit
