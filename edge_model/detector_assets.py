@@ -103,8 +103,14 @@ def _convert(tflite: Path, target: Path, spec: ModelSpec) -> None:
         raise FaceModelError(
             f"converting the face models needs tflite2onnx: `pip install tflite2onnx` ({e})"
         ) from e
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=target.stem + ".", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=target.stem + ".", suffix=".tmp", dir=target.parent)
+    except OSError as e:
+        raise FaceModelError(
+            f"can't write the face model cache {target.parent} ({e.strerror}); "
+            "set DFD_CACHE_DIR to a writable folder"
+        ) from e
     os.close(fd)
     tmp = Path(tmp_name)
     log = logging.getLogger("tflite2onnx")

@@ -311,3 +311,11 @@ def test_real_clips_have_a_face_in_every_sampled_frame(clip):
         x1, y1, x2, y2 = faces[0].box
         assert 0.15 * w < x2 - x1 < w and 0 <= (x1 + x2) / 2 <= w and 0 <= (y1 + y2) / 2 <= h
         assert_plausible_face(faces[0])
+
+
+def test_unwritable_cache_is_a_clear_error(tmp_path, monkeypatch):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    monkeypatch.setenv("DFD_CACHE_DIR", str(blocker / "models"))
+    with pytest.raises(DfdError, match="DFD_CACHE_DIR"):
+        detector_assets.onnx_model("short")
