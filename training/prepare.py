@@ -78,11 +78,11 @@ class Preparer:
             return VideoResult(video, error=str(exc))
         min_len = 1 if is_image(item.path) else self.opts.min_track
         records = []
-        for n, (tid, t) in enumerate(sorted(tracks.items())):
+        for tid, t in sorted(tracks.items()):
             if len(t.faces) < min_len:
                 continue
             record = ClipRecord(
-                clip=f"{item.video_id}__t{n}",
+                clip=f"{item.video_id}__t{tid}",
                 video_id=item.video_id,
                 group=item.group,
                 label=item.label,
