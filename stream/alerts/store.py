@@ -140,7 +140,10 @@ class AlertStore(ABC):
     # --- reads ---------------------------------------------------------------------------
 
     def _query(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
-        self.connect()
+        try:
+            self.connect()
+        except StoreUnavailable as exc:
+            raise AlertStoreError(f"cannot read alerts: {exc}") from None
         try:
             cur = self._conn.cursor()
             cur.execute(sql, tuple(params))
