@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 import zmq
 
+from stream.curve import secure
 from stream.messages import AlertEvent, FrameReady, Message, MessageError, decode, encode
 from stream.ring import FrameRing, RingSpec
 
@@ -72,6 +73,7 @@ def _socket(ctx: zmq.Context, kind: int, endpoint: str, bind: bool, **options: i
     sock.setsockopt(zmq.LINGER, options.pop("linger", 0))
     for name, value in options.items():
         sock.setsockopt(getattr(zmq, name.upper()), value)
+    secure(ctx, sock, endpoint, bind)
     if bind:
         sock.bind(endpoint)
     else:

@@ -18,6 +18,7 @@ import logging
 import os
 import stat
 import threading
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,8 @@ HEARTBEAT_IVL_MS = 1000
 HEARTBEAT_TIMEOUT_MS = 3000
 
 log = logging.getLogger(__name__)
+# The CURVE settings of each process's zmq.Context: every tcp:// socket made from it is secured.
+_CONTEXT_CURVE: weakref.WeakKeyDictionary[zmq.Context, CurveSettings] = weakref.WeakKeyDictionary()
 
 
 class CurveError(DfdError):
@@ -58,8 +61,8 @@ class CurveSettings:
     """
 
     keys: KeyPair
-    authorized: frozenset[bytes] = frozenset()
-    server_key: bytes | None = None
+    authorized: frozenset[bytes]
+    server_key: bytes
 
 
 def _check_z85_key(value: bytes, what: str, path: Path) -> bytes:
@@ -152,10 +155,12 @@ def settings_from_paths(secret_key: str, authorized: str = "", server_key: str =
         if authorized or server_key:
             raise CurveError("stream.curve_secret_key: needed when CURVE key files are configured")
         return None
+    keys = read_secret_keys(secret_key)
     return CurveSettings(
-        keys=read_secret_keys(secret_key),
+        keys=keys,
         authorized=read_authorized(authorized) if authorized else frozenset(),
-        server_key=read_key_file(server_key).public if server_key else None,
+        # Without a server key the server is this host (a local worker), so it holds our own key.
+        server_key=read_key_file(server_key).public if server_key else keys.public,
     )
 
 
@@ -206,8 +211,6 @@ def secure_server(sock: zmq.Socket, curve: CurveSettings) -> None:
 
 def secure_client(sock: zmq.Socket, curve: CurveSettings) -> None:
     """Make a socket that connects a CURVE client of the server `curve.server_key`; call before connect()."""
-    if curve.server_key is None:
-        raise CurveError("stream.curve_server_key: a worker on another host needs the server's NAME.key.pub")
     sock.curve_secretkey = curve.keys.secret
     sock.curve_publickey = curve.keys.public
     sock.curve_serverkey = curve.server_key
@@ -248,3 +251,27 @@ class KeyGate:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def use_curve(ctx: zmq.Context, curve: CurveSettings | None) -> KeyGate | None:
+    """Secure every tcp:// socket made from `ctx` from now on; returns the running KeyGate of a server."""
+    if curve is None:
+        _CONTEXT_CURVE.pop(ctx, None)
+        return None
+    _CONTEXT_CURVE[ctx] = curve
+    # Workers on this host hold this host's own key pair, so it is always admitted.
+    return KeyGate(ctx, curve.authorized | {curve.keys.public}).start()
+
+
+def secure(ctx: zmq.Context, sock: zmq.Socket, endpoint: str, bind: bool) -> None:
+    """Called for every socket before bind/connect: CURVE on tcp:// when the context has keys.
+
+    A bind beyond loopback without keys is refused here too, whatever the caller checked.
+    """
+    if not endpoint.startswith("tcp://"):
+        return
+    curve = _CONTEXT_CURVE.get(ctx)
+    if bind:
+        check_bind(endpoint[len("tcp://"):].rsplit(":", 1)[0], curve)
+    if curve is not None:
+        (secure_server if bind else secure_client)(sock, curve)

@@ -38,8 +38,9 @@ def _pair(keydir, name):
 def _push_pull(keydir, client_name, server_key_of="server"):
     """A CURVE PUSH server on loopback and a PULL client: returns (ctx, push, pull, gate)."""
     ctx = zmq.Context()
-    server = CurveSettings(_pair(keydir, "server"), authorized=read_authorized(keydir / "worker"))
-    client = CurveSettings(_pair(keydir, client_name), server_key=_pair(keydir, server_key_of).public)
+    server_keys = _pair(keydir, "server")
+    server = CurveSettings(server_keys, read_authorized(keydir / "worker"), server_keys.public)
+    client = CurveSettings(_pair(keydir, client_name), frozenset(), _pair(keydir, server_key_of).public)
     gate = KeyGate(ctx, server.authorized).start()
     push = ctx.socket(zmq.PUSH)
     push.linger = 0
@@ -157,3 +158,48 @@ def test_config_refuses_a_network_bind_without_keys(keydir):
         "stream.curve_authorized": str(keydir / "worker"),
     })
     assert cfg.stream.bind == "0.0.0.0"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_frames_travel_encrypted_through_the_bus_and_a_stranger_gets_none(keydir):
+    """The real bus sockets: a listed worker gets frames; an unknown key's worker gets none."""
+    import numpy as np
+
+    from stream.bus import FrameReceiver, FrameSender, tcp_endpoints
+    from stream.curve import use_curve
+
+    server_ctx, worker_ctx, stranger_ctx = zmq.Context(), zmq.Context(), zmq.Context()
+    gates = [
+        use_curve(server_ctx, settings_from_paths(str(keydir / "server" / "server.key"), str(keydir / "worker"))),
+        use_curve(worker_ctx, settings_from_paths(
+            str(keydir / "worker" / "worker.key"), server_key=str(keydir / "server" / "server.key.pub"))),
+        use_curve(stranger_ctx, settings_from_paths(
+            str(keydir / "stranger" / "stranger.key"), server_key=str(keydir / "server" / "server.key.pub"))),
+    ]
+    ep = tcp_endpoints("127.0.0.1", _free_port(), ["cam"])
+    sender = FrameSender(server_ctx, "cam", ep.frames["cam"], ring=None)
+    stranger = FrameReceiver(stranger_ctx, ep.frames)
+    worker = FrameReceiver(worker_ctx, ep.frames)
+    try:
+        frame = np.full((48, 64, 3), 120, np.uint8)
+        for ts in range(3):
+            assert sender.has_credit(wait_s=10.0)
+            assert sender.send(frame, float(ts))
+            got = worker.recv(10.0)
+            assert got is not None and got.header.ts == ts and got.image.shape == frame.shape
+            worker.ready("cam")
+        assert stranger.recv(0.3) is None
+        assert gates[0].refused >= 1
+    finally:
+        for end in (sender, worker, stranger):
+            end.close()
+        for gate, c in zip(gates, (server_ctx, worker_ctx, stranger_ctx)):
+            gate.stop()
+            c.term()
