@@ -62,7 +62,7 @@ class FacePipeline:
         self._frames_seen += 1
         detections = self.detector.detect(frame_bgr) if run_detector else None
         tracks, ended = self.tracker.update(detections, frame_index)
-        visible = [t for t in tracks if not run_detector or t.missed == 0]
+        visible = [t for t in tracks if t.missed == 0]
         spec = self.runner.manifest.crop
         faces = [
             FaceResult(t.id, t.box, t.keypoints, t.score, crop_face(frame_bgr, t.box, t.keypoints, spec))
