@@ -8,6 +8,7 @@ and skip it, they never crash on it.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, Literal
 
@@ -154,7 +155,7 @@ def _check_types(msg: Message) -> None:
             raise MessageError(f"{msg.TOPIC}.{f.name}: expected {kind}, got {type(value).__name__}")
         if kind in ("dict", "list") and not isinstance(value, dict if kind == "dict" else list):
             raise MessageError(f"{msg.TOPIC}.{f.name}: expected {kind}")
-        if kind == "Literal" and value not in f.type.split("[", 1)[1]:
+        if kind == "Literal" and value not in re.findall(r"""['"]([^'"]*)['"]""", f.type):
             raise MessageError(f"{msg.TOPIC}.{f.name}: unexpected value {value!r}")
     if isinstance(msg, FrameReady) and (msg.slot < 0 or msg.seq < 0 or msg.width <= 0 or msg.height <= 0):
         raise MessageError("frame: slot, seq, width and height must be positive")
