@@ -1,0 +1,131 @@
+"""How many concurrent 30-fps 640x480 one-face streams `dfd watch` holds.
+
+The number of file sources paced in real time goes up one at a time until a
+stream loses 1% or more of its frames (skipped in the ring, dropped at
+capture, or never captured because the capture itself fell behind). The
+figure is the last number that held. It is measured under the default config,
+and under configs/low-end.toml pinned to one core with taskset.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.clips import ClipSpec, clip
+from bench.context import Context, Skip
+from bench.measure import Figure
+from bench.watch import WatchRun, run_watch
+from stream.config import CONFIG_DIR
+
+FPS = 30
+MAX_LOST_PCT = 1.0
+
+
+@dataclass(frozen=True)
+class WatchConfig:
+    name: str
+    config: Path | None  # None: the built-in defaults
+    cpus: str | None  # taskset CPU list, None: all
+    extra: tuple[str, ...] = ()
+
+    def cores(self) -> int:
+        return 1 if self.cpus is not None else len(os.sched_getaffinity(0))
+
+
+DEFAULT = WatchConfig("default", None, None)
+
+
+def configs(ctx: Context) -> list[WatchConfig]:
+    out = [DEFAULT]
+    cores = DEFAULT.cores()
+    if not ctx.plan.quick and cores > 1:
+        out.append(WatchConfig(f"default, --workers {cores}", None, None, ("--workers", str(cores))))
+    low_end = CONFIG_DIR / "low-end.toml"
+    if low_end.is_file() and shutil.which("taskset"):
+        out.append(WatchConfig("low-end.toml, 1 core (taskset -c 0)", low_end, "0"))
+    return out
+
+
+def steps(ctx: Context) -> int:
+    return len(configs(ctx)) * ctx.plan.watch_runs * 4
+
+
+def stream_clip(ctx: Context) -> Path:
+    return clip(ctx.workdir, ClipSpec(640, 480, seconds=10.0, fps=FPS))
+
+
+def watch(ctx: Context, cfg: WatchConfig, streams: int, *, poll_db: bool = False) -> WatchRun:
+    """One run of `streams` copies of the clip under `cfg`, kept for the memory section."""
+    run = run_watch([stream_clip(ctx)] * streams, cfg.config, ctx.plan.watch_seconds, ctx.workdir,
+                    cpus=cfg.cpus, extra=cfg.extra, model=ctx.models[0], poll_db=poll_db)
+    ctx.watch_runs.setdefault((cfg.name, streams), []).append(run)
+    return run
+
+
+def throughput(run: WatchRun, warmup_s: float) -> dict[str, dict]:
+    """Per stream, after the warm-up: processed fps, skipped fps and the share of the source's frames lost.
+
+    Each worker reports frames since its previous report, so frames over the
+    span between a worker's first and last counted report are exact.
+    """
+    start = run.started + warmup_s
+    per: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for s in run.of_type("stats"):
+        per[(s["worker"], s["stream"])].append(s)
+    fps: dict[str, dict] = defaultdict(lambda: {"processed_fps": 0.0, "skipped_fps": 0.0, "faces": 0})
+    for (_, stream), stats in per.items():
+        stats = [s for s in sorted(stats, key=lambda s: s["ts"]) if s["ts"] >= start]
+        if len(stats) < 2:
+            continue
+        span = stats[-1]["ts"] - stats[0]["ts"]
+        fps[stream]["processed_fps"] += sum(s["processed"] for s in stats[1:]) / span
+        fps[stream]["skipped_fps"] += sum(s["skipped"] for s in stats[1:]) / span
+        fps[stream]["faces"] = max(fps[stream]["faces"], max(s["faces"] for s in stats))
+    for row in fps.values():
+        row["lost_pct"] = max(0.0, 100.0 * (1.0 - row["processed_fps"] / FPS))
+    return dict(fps)
+
+
+def held(run: WatchRun, streams: int, warmup_s: float) -> tuple[bool, float]:
+    """Whether every stream kept 99% of its frames, and the worst stream's loss in %."""
+    fps = throughput(run, warmup_s)
+    worst = max((r["lost_pct"] for r in fps.values()), default=100.0)
+    return len(fps) == streams and worst < MAX_LOST_PCT, worst
+
+
+def search(ctx: Context, cfg: WatchConfig) -> tuple[int, list[dict]]:
+    """Streams held: step up from one until a step loses frames."""
+    best, log = 0, []
+    for n in range(1, ctx.plan.max_streams + 1):
+        ctx.step(f"capacity: {cfg.name}, {n} stream(s)")
+        run = watch(ctx, cfg, n)
+        ok, worst = held(run, n, ctx.plan.warmup_seconds)
+        log.append({"streams": n, "lost_pct": round(worst, 2), "held": ok})
+        if not ok:
+            break
+        best = n
+    return best, log
+
+
+def run(ctx: Context) -> dict:
+    if not ctx.models:
+        raise Skip("no model to stream with: pass --model DIR (no default model is installed)")
+    out = []
+    for cfg in configs(ctx):
+        found, logs = [], []
+        for _ in range(ctx.plan.watch_runs):
+            best, log = search(ctx, cfg)
+            found.append(best)
+            logs.append(log)
+        out.append({
+            "name": cfg.name, "cores": cfg.cores(), "config": str(cfg.config) if cfg.config else None,
+            "taskset": cfg.cpus, "streams": Figure.of(found, "streams").to_dict(),
+            "streams_per_core": Figure.of([f / cfg.cores() for f in found], "streams/core").to_dict(),
+            "steps": logs[-1], "all_runs": logs,
+        })
+    return {"fps": FPS, "frame": "640x480", "max_lost_pct": MAX_LOST_PCT,
+            "seconds": ctx.plan.watch_seconds, "warmup_seconds": ctx.plan.warmup_seconds, "configs": out}

@@ -1,0 +1,45 @@
+"""Peak RSS of each `dfd watch` process and of the whole tree, with one stream and with four.
+
+The capacity section's runs under the default config are reused when it
+made them; otherwise this section runs its own. The tree's total is given
+both as a sum of RSS (what `top` shows) and as a sum of PSS, which counts
+shared pages (libraries, the shared-memory ring) once.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from bench.capacity import DEFAULT, watch
+from bench.context import Context, Skip
+from bench.measure import Figure
+
+STREAMS = (1, 4)
+MIB = 1024.0
+
+
+def steps(ctx: Context) -> int:
+    return len(STREAMS) * ctx.plan.watch_runs
+
+
+def run(ctx: Context) -> dict:
+    if not ctx.models:
+        raise Skip("no model to stream with: pass --model DIR (no default model is installed)")
+    out = []
+    for n in STREAMS:
+        runs = ctx.watch_runs.get((DEFAULT.name, n), [])[: ctx.plan.watch_runs]
+        for i in range(len(runs), ctx.plan.watch_runs):
+            ctx.step(f"memory: {n} stream(s), run {i + 1}")
+            runs.append(watch(ctx, DEFAULT, n))
+        per_role: dict[str, list[float]] = defaultdict(list)
+        for r in runs:
+            for mem in r.processes.values():
+                per_role[mem.label].append(mem.peak_rss_kib / MIB)
+        out.append({
+            "streams": n,
+            "processes": max(len(r.processes) for r in runs),
+            "per_role_mib": {role: Figure.of(v, "MiB").to_dict() for role, v in sorted(per_role.items())},
+            "total_rss_mib": Figure.of([r.peak_total_rss_kib / MIB for r in runs], "MiB").to_dict(),
+            "total_pss_mib": Figure.of([r.peak_total_pss_kib / MIB for r in runs], "MiB").to_dict(),
+        })
+    return {"config": DEFAULT.name, "runs": out}

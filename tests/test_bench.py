@@ -1,0 +1,135 @@
+"""`dfd bench`: the structure of its results on the tiny test model, and the arithmetic behind its figures."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench.capacity import held, throughput
+from bench.host import _cpuinfo, ort_isa
+from bench.latency import delays
+from bench.measure import Figure
+from bench.report import markdown
+from bench.watch import WatchRun
+from stream.cli import main
+
+FIGURE_KEYS = {"median", "min", "max", "runs", "unit"}
+
+
+def _is_figure(d: dict, runs: int) -> bool:
+    return set(d) == FIGURE_KEYS and d["runs"] == runs and d["min"] <= d["median"] <= d["max"]
+
+
+def test_quick_model_section_writes_json_and_markdown(tiny_model, tmp_path):
+    out = tmp_path / "r" / "results.json"
+    rc = main(["bench", "--quick", "--only", "model", "--model", str(tiny_model), "--runs", "2", "--out", str(out)])
+    assert rc == 0
+    results = json.loads(out.read_text())
+    assert results["quick"] is True and results["runs"] == 2
+    host = results["host"]
+    assert host["logical_cores"] >= 1 and set(host["isa"]) >= {"avx2", "avx512f", "avx512_vnni", "avx_vnni"}
+    assert host["ort_isa"]["int8"] and "inferred" in host["ort_isa"]["how"]
+    assert {"onnxruntime", "opencv", "av"} <= set(host["versions"])
+    assert list(results["sections"]) == ["model"]
+    section = results["sections"]["model"]
+    assert section["status"] == "ok"
+    assert {"other_cores_busy_mean", "loadavg_1m_start"} <= set(section["load"])
+    (model,) = section["result"]["models"]
+    assert model["input_size"] == 64
+    combos = {(e["precision"], e["threads"], e["batch"]) for e in model["encoder"]}
+    assert combos == {(p, t, b) for p in ("int8", "fp32") for t in (1, 2) for b in (1, 8)}
+    for e in model["encoder"]:
+        assert _is_figure(e["per_face_ms"]["median"], 2) and _is_figure(e["per_face_ms"]["p95"], 2)
+    assert {(r["threads"], r["batch"]) for r in model["int8_over_fp32"]} == {(1, 1), (1, 8), (2, 1), (2, 8)}
+    assert _is_figure(model["temporal"]["per_window_ms"]["median"], 2)
+    assert model["temporal"]["window"] == 4
+    detector = section["result"]["detector"]
+    for r in ("short", "full"):
+        assert _is_figure(detector[r]["per_frame_ms"]["median"], 2)
+    md = (tmp_path / "r" / "results.md").read_text()
+    assert results["cpu_line"] in md and "int8/fp32" in md and "tiny-test-64" in md
+
+
+def test_bad_section_is_one_line_exit_2(tmp_path, capsys):
+    assert main(["bench", "--only", "model,gpu", "--out", str(tmp_path / "r.json")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'gpu'" in err[0]
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_missing_model_folder_is_one_line_exit_2(tmp_path, capsys):
+    assert main(["bench", "--only", "model", "--model", str(tmp_path / "nope"), "--out", str(tmp_path / "r.json")]) == 2
+    assert "nope" in capsys.readouterr().err
+
+
+def test_figure_is_median_with_spread():
+    f = Figure.of([3.0, 1.0, 2.0, 10.0, 2.5], "ms")
+    assert (f.median, f.min, f.max, f.runs) == (2.5, 1.0, 10.0, 5)
+
+
+@pytest.mark.parametrize(
+    ("flags", "int8", "fp32"),
+    [
+        ({"avx2", "fma", "avx512f", "avx512bw", "avx512_vnni"}, "AVX-512 VNNI", "AVX-512F"),
+        ({"avx2", "fma", "avx_vnni"}, "AVX-VNNI", "AVX2 + FMA3"),
+        ({"avx2", "fma", "avx512f", "avx512bw"}, "AVX-512 (no VNNI)", "AVX-512F"),
+        ({"avx2", "fma"}, "AVX2", "AVX2 + FMA3"),
+        ({"sse4_1"}, "SSE4.1", "SSE"),
+    ],
+)
+def test_ort_isa_follows_mlas_order(flags, int8, fp32):
+    isa = ort_isa(flags)
+    assert (isa["int8"], isa["fp32"]) == (int8, fp32)
+
+
+def test_cpuinfo_counts_physical_cores():
+    block = "processor\t: {n}\nmodel name\t: Test CPU\nflags\t\t: fpu avx2\nphysical id\t: 0\ncore id\t\t: {c}\n\n"
+    text = "".join(block.format(n=n, c=n // 2) for n in range(4))  # 2 cores, 2 threads each
+    assert _cpuinfo(text) == ("Test CPU", {"fpu", "avx2"}, 2)
+
+
+def _stats(worker, stream, ts, processed, skipped=0):
+    return {"type": "stats", "worker": worker, "stream": stream, "ts": ts, "processed": processed,
+            "skipped": skipped, "rejected": 0, "faces": 1, "interval_s": 1.0, "latency_ms": []}
+
+
+def test_throughput_counts_frames_after_warmup_per_worker():
+    # Two workers share stream a; stream b loses a third of its frames.
+    events = [_stats("w1", "a", 100.0 + t, 15) for t in range(0, 11)]
+    events += [_stats("w2", "a", 100.5 + t, 15) for t in range(0, 11)]
+    events += [_stats("w1", "b", 100.0 + t, 20, 10) for t in range(0, 11)]
+    events.insert(0, _stats("w1", "a", 99.0, 500))  # a start-up burst inside the warm-up is not counted
+    run = WatchRun(events=events, started=98.0, returncode=0, stderr="")
+    fps = throughput(run, warmup_s=2.0)
+    assert fps["a"]["processed_fps"] == pytest.approx(30.0)
+    assert fps["a"]["lost_pct"] == pytest.approx(0.0)
+    assert fps["b"]["processed_fps"] == pytest.approx(20.0) and fps["b"]["skipped_fps"] == pytest.approx(10.0)
+    assert held(run, 2, 2.0) == (False, pytest.approx(100 / 3))
+    assert held(run, 3, 2.0)[0] is False  # a stream that never reported did not hold
+
+
+def test_delays_measure_from_capture_time():
+    run = WatchRun(events=[
+        {"type": "score", "frame_ts": 10.0, "ts": 10.05},
+        {"type": "score", "frame_ts": 1.0, "ts": 1.5},  # before the warm-up ended
+        {"type": "alert", "frame_ts": 10.0, "ts": 10.06},
+    ], started=0.0, returncode=0, stderr="", records_seen={("id", "new", 10.0): 10.2})
+    d = delays(run, warmup_s=5.0)
+    assert d["score published"] == [pytest.approx(50.0)]
+    assert d["alert event published"] == [pytest.approx(60.0)]
+    assert d["alert record written"] == [pytest.approx(200.0)]
+
+
+def test_markdown_reports_skipped_sections():
+    results = json.loads(json.dumps({
+        "created": "now", "quick": True, "runs": 3, "cpu_line": "CPU X",
+        "host": {"versions": {"onnxruntime": "1", "opencv": "2", "av": "3", "python": "3.11"}, "os": "Linux",
+                 "ort_isa": {"int8": "AVX2", "fp32": "AVX2 + FMA3"}},
+        "sections": {"baseline": {"status": "skipped", "note": "needs the train extra", "seconds": 0.0,
+                                  "load": {"other_cores_busy_mean": 0.0, "other_cores_busy_max": 0.0,
+                                           "loadavg_1m_start": 0.1, "loadavg_1m_end": 0.1,
+                                           "top_other_processes_cpu_s": {}}}},
+    }))
+    md = markdown(results)
+    assert "CPU X" in md and "skipped: needs the train extra" in md
