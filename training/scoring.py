@@ -85,3 +85,20 @@ def level_report(p: Predictions, dataset: WindowDataset, threshold: float) -> di
         "window": summarize(p.labels, p.window_p, threshold),
         "video": summarize(vy, vs, threshold),
     }
+
+
+def onnx_predict(runner, loader) -> Predictions:
+    """The same predictions through an exported model folder (edge_model's ModelRunner)."""
+    out: dict[str, list] = defaultdict(list)
+    for batch in loader:
+        clips = batch["clips"].numpy()  # uint8 (B, T, 3, S, S)
+        b, t = clips.shape[:2]
+        emb = runner.encode(np.ascontiguousarray(clips.reshape(b * t, *clips.shape[2:]).transpose(0, 2, 3, 1)))
+        emb = emb.reshape(b, t, -1)
+        out["window_p"].append(runner.score(emb))
+        single = np.repeat(emb.reshape(b * t, 1, -1), t, axis=1)
+        out["frame_p"].append(runner.score(single).reshape(b, t))
+        for k in ("labels", "index", "synthetic"):
+            out[k].append(batch[k].numpy())
+    cat = {k: np.concatenate(v) for k, v in out.items()}
+    return Predictions(cat["window_p"], cat["frame_p"], cat["labels"].astype(int), cat["index"], cat["synthetic"])

@@ -1,17 +1,43 @@
-"""`dfd evaluate`: not built yet (issue #4)."""
+"""`dfd evaluate`: accuracy, precision, recall, F1, ROC AUC, AP and EER at frame, window and video level.
+
+Two inputs:
+- a dataset folder from `dfd preprocess`, scored with a checkpoint (PyTorch)
+  or an exported model folder; `--split val` keeps the checkpoint's held-out
+  identities, and real clips get self-blended twins as fakes (`--no-sbi` off);
+- a folder of labelled videos/photos (real_videos/, deepfake_videos/, real/,
+  fake/, FF++ or DFDC, or --real/--fake folders), scored with an exported
+  model through the edge run time, exactly as `dfd scan` scores them.
+
+Writes report.json, roc.png, pr.png and confusion.png to --out.
+"""
 
 from __future__ import annotations
 
 import argparse
-import sys
+from pathlib import Path
 
-HELP = "evaluate: not built yet (issue #4)"
+HELP = __doc__
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.add_argument("data", type=Path, nargs="?", help="dataset folder, or folder of labelled videos")
+    p.add_argument("--out", type=Path, required=True, help="report folder")
+    p.add_argument("--model", type=Path, help="exported model folder (edge run time)")
+    p.add_argument("--checkpoint", type=Path, help="PyTorch checkpoint (dataset folders only)")
+    p.add_argument("--threshold", type=float, help="decision threshold (default: the model's calibrated one, else 0.5)")
+    p.add_argument("--split", choices=["val", "all"], default="val", help="dataset clips to score")
+    p.add_argument("--no-sbi", action="store_true", help="dataset mode: no self-blended twins of real clips")
+    p.add_argument("--windows-per-clip", type=int, default=3, help="dataset mode")
+    p.add_argument("--real", type=Path, action="append", default=[], help="a folder of real videos/photos")
+    p.add_argument("--fake", type=Path, action="append", default=[], help="a folder of fake videos/photos")
+    p.add_argument("--holdout-of", type=Path, help="keep only real files held out by this checkpoint's split")
+    p.add_argument("--fps", type=float, default=0.0, help="videos: frames per second to score (0: all)")
+    p.add_argument("--max-frames", type=int, default=0, help="videos: frames per file at most (0: all)")
+    p.add_argument("--pad", type=float, default=0.0, help="pad each frame by this fraction per side (tight crops)")
+    p.add_argument("--detector-range", choices=["auto", "short", "full"], default="auto")
 
 
 def run(args: argparse.Namespace) -> int:
-    print("dfd evaluate: not built yet (issue #4)", file=sys.stderr)
-    return 2
+    from training.evaluator import evaluate
+
+    return evaluate(args)

@@ -1,17 +1,47 @@
-"""`dfd export`: not built yet (issue #4)."""
+"""`dfd export`: turn a training checkpoint into a model folder for the run time.
+
+Exports the encoder and the temporal head to ONNX, quantizes the encoder to
+static int8 (QDQ, per channel, calibrated on real face crops), checks int8
+against PyTorch on the validation windows (fails if the AUC drops by more
+than --max-auc-drop), calibrates the threshold for --target-fpr false alarms
+on real validation windows, and writes model.json with the files' sha256.
+"""
 
 from __future__ import annotations
 
 import argparse
-import sys
+from pathlib import Path
 
-HELP = "export: not built yet (issue #4)"
+HELP = __doc__
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.add_argument("checkpoint", type=Path, help="best.pt from `dfd train`")
+    p.add_argument("--out", type=Path, required=True, help="model folder to write")
+    p.add_argument("--dataset", type=Path, help="the training dataset (default: the path in the checkpoint)")
+    p.add_argument("--target-fpr", type=float, default=0.05, help="false-alarm rate on real windows")
+    p.add_argument("--max-auc-drop", type=float, default=0.02, help="int8 vs PyTorch AUC drop that fails")
+    p.add_argument("--calibration-crops", type=int, default=256, help="real crops for int8 calibration")
+    p.add_argument("--model-id", help="the model's name in model.json")
 
 
 def run(args: argparse.Namespace) -> int:
-    print("dfd export: not built yet (issue #4)", file=sys.stderr)
-    return 2
+    from rich.console import Console
+
+    from edge_model.errors import DfdError
+    from training.exporter import ExportOptions, export
+
+    if not 0.0 < args.target_fpr < 1.0:
+        raise DfdError("--target-fpr must be in (0, 1)")
+    console = Console(stderr=True)
+    opts = ExportOptions(args.checkpoint, args.out, args.dataset, args.target_fpr, args.max_auc_drop,
+                         args.calibration_crops, args.model_id)
+    report = export(opts, console)
+    p = report["parity"]["int8"]
+    w = report["validation"]["window"]
+    console.print(
+        f"exported to {args.out}: threshold {report['threshold']:.4f}; int8 vs PyTorch max |dp| "
+        f"{p['max_abs_dp']:.4f}, AUC {p['auc_torch']:.4f} -> {p['auc_onnx']:.4f}; "
+        f"val window AUC {w['roc_auc']:.4f}, F1 {w['f1']:.3f} at the threshold"
+    )
+    return 0

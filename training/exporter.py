@@ -1,0 +1,132 @@
+"""From a checkpoint to a model folder the run time loads: ONNX, int8, parity, threshold, manifest."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from rich.console import Console
+from torch.utils.data import DataLoader
+
+from edge_model.crop import CropSpec, normalize
+from edge_model.errors import DfdError
+from edge_model.manifest import MANIFEST, Manifest, write_manifest
+from edge_model.runner import ModelRunner
+from training.metrics import roc_auc, threshold_for_false_alarms
+from training.onnx_export import export_encoder, export_temporal, quantize_encoder
+from training.scoring import Predictions, level_report, onnx_predict, predict
+from training.store import ClipRecord, Dataset
+from training.trainer import load_model
+from training.windows import WindowDataset, WindowSpec, collate
+
+
+@dataclass
+class ExportOptions:
+    checkpoint: Path
+    out: Path
+    dataset: Path | None = None
+    target_fpr: float = 0.05
+    max_auc_drop: float = 0.02
+    calibration_crops: int = 256
+    model_id: str | None = None
+    batch: int = 8
+
+
+def calibration_batches(data: Dataset, records: list[ClipRecord], crop: CropSpec, n: int, seed: int) -> list[np.ndarray]:
+    """Normalized real face crops at the model's size, spread over many clips."""
+    rng = np.random.default_rng(seed)
+    real = [r for r in records if r.label == 0]
+    picks = rng.choice(len(real), size=min(n, max(len(real), 1) * 4), replace=len(real) < n)
+    crops = []
+    for i in picks[:n]:
+        faces = data.load(real[int(i)].clip).faces
+        face = np.asarray(faces[int(rng.integers(len(faces)))])
+        if face.shape[0] != crop.size:
+            face = cv2.resize(face, (crop.size, crop.size), interpolation=cv2.INTER_AREA)
+        crops.append(face)
+    x = normalize(np.stack(crops), crop)
+    return [x[i : i + 32] for i in range(0, len(x), 32)]
+
+
+def parity(torch_p: Predictions, onnx_p: Predictions) -> dict:
+    return {
+        "max_abs_dp": float(np.max(np.abs(torch_p.window_p - onnx_p.window_p))),
+        "auc_torch": roc_auc(torch_p.labels, torch_p.window_p),
+        "auc_onnx": roc_auc(onnx_p.labels, onnx_p.window_p),
+    }
+
+
+def export(opts: ExportOptions, console: Console) -> dict:
+    device = torch.device("cpu")
+    model, ck = load_model(opts.checkpoint, device)
+    cfg = ck["config"]
+    crop = CropSpec.from_dict(ck["crop"])
+    data = Dataset(opts.dataset or cfg["dataset"])
+    records = data.records()
+    val_ids = set(ck["split"]["val_videos"])
+    val = [r for r in records if r.video_id in val_ids]
+    if not val:
+        raise DfdError("the checkpoint's validation videos are not in this dataset; pass the training --dataset")
+    wspec = WindowSpec(ck["window"], cfg["stride"], crop.size, True, cfg["temporal_sbi"])
+    n = cfg["val_windows_per_clip"]
+    val_set = WindowDataset(data, val, wspec, None, cfg["seed"] + 1, n, n)
+    loader = DataLoader(val_set, batch_size=opts.batch, collate_fn=collate)
+
+    console.print(f"validation: {len(val)} clips, {len(val_set)} items; scoring with PyTorch")
+    torch_p = predict(model, loader, crop, device)
+
+    out = opts.out
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MANIFEST).unlink(missing_ok=True)
+    console.print("exporting ONNX")
+    export_encoder(model, crop.size, out / "encoder_fp32.onnx")
+    export_temporal(model, ck["window"], out / "temporal.onnx")
+    console.print(f"quantizing the encoder to int8 on {opts.calibration_crops} real crops")
+    train = [r for r in records if r.video_id not in val_ids]
+    quantize_encoder(out / "encoder_fp32.onnx", out / "encoder.onnx",
+                     calibration_batches(data, train or val, crop, opts.calibration_crops, cfg["seed"]))
+
+    manifest = Manifest(
+        model_id=opts.model_id or f"dfd-{crop.size}px-t{ck['window']}-{dt.date.today():%Y%m%d}",
+        crop=crop, window=ck["window"], hop=ck["hop"], feature_dim=model.encoder.dim, threshold=0.5,
+        rnn=ck["model_config"]["rnn"], encoder="encoder.onnx", encoder_fp32="encoder_fp32.onnx",
+        temporal="temporal.onnx",
+    )
+    write_manifest(out, manifest)
+    console.print("scoring validation windows with the int8 and fp32 ONNX models")
+    int8_p = onnx_predict(ModelRunner(out, threads=1, precision="int8"), loader)
+    fp32_p = onnx_predict(ModelRunner(out, threads=1, precision="fp32"), loader)
+
+    real_windows = int8_p.window_p[int8_p.labels == 0]
+    threshold = threshold_for_false_alarms(real_windows, opts.target_fpr)
+    check = {"int8": parity(torch_p, int8_p), "fp32": parity(torch_p, fp32_p)}
+    drop = check["int8"]["auc_torch"] - check["int8"]["auc_onnx"]
+    manifest.threshold = threshold
+    manifest.training = {
+        "command": ck["command"],
+        "data": ck["data_summary"],
+        "epochs": ck["epoch"],
+        "best_epoch": ck["best_epoch"],
+        "config": {k: v for k, v in cfg.items() if k not in ("dataset", "out")},
+    }
+    manifest.metrics = {
+        "validation": level_report(int8_p, val_set, threshold),
+        "target_false_alarm_rate": opts.target_fpr,
+        "parity": check,
+        "note": "validation = held-out identities' real windows and their self-blended twins (+ any deepfake clips)",
+    }
+    write_manifest(out, manifest)
+    report = {"threshold": threshold, "parity": check, "auc_drop": drop, "validation": manifest.metrics["validation"]}
+    (out / "export_report.json").write_text(json.dumps(report, indent=2) + "\n")
+    if not np.isnan(drop) and drop > opts.max_auc_drop:
+        (out / MANIFEST).unlink()
+        raise DfdError(
+            f"int8 parity failed: validation AUC {check['int8']['auc_torch']:.4f} -> {check['int8']['auc_onnx']:.4f} "
+            f"(drop {drop:.4f} > {opts.max_auc_drop}); model.json was not written"
+        )
+    return report
