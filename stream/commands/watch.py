@@ -1,17 +1,148 @@
-"""`dfd watch`: not built yet (issue #5)."""
+"""Watch live video for deepfaked faces: webcams, RTSP/HTTP cameras and video files.
+
+Sources: a webcam index (0) or /dev/videoN, rtsp:// or http(s):// URLs, video
+files; name one with NAME=URL. With no source (and none in the config) the
+built-in demo runs: two streams made from a public-domain portrait, one of
+them with a face manipulation blended in for part of the time.
+
+Examples:
+  dfd watch                                   # the demo
+  dfd watch door=rtsp://user@192.0.2.10/s1 0  # a camera and the first webcam
+  dfd watch a.mp4 b.mp4 --no-console --duration 20
+  dfd watch --transport tcp cam.mp4           # then, on another host:
+  dfd watch --worker-only --connect CAPTURE_HOST --model DIR
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import signal
 import sys
+import time
+import types
 
-HELP = "watch: not built yet (issue #5)"
+import zmq
+
+from edge_model.errors import DfdError
+from stream.bus import fetch_directory
+from stream.commands.common import add_config_arguments, config_from_args
+from stream.config import Config, secret_from_env
+from stream.messages import Message, to_dict
+from stream.secrets import SecretFilter
+from stream.sources import Source, SourceError, make_source, split_name
+from stream.supervisor import Supervisor
+from stream.worker import WorkerSpec, run_worker
+
+HELP = __doc__
+DEFAULT_PORT = 5570
+DEMO_SOURCES = ["real=demo://real", "fake=demo://fake"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.add_argument("sources", nargs="*", metavar="SOURCE", help="[NAME=]webcam index, /dev/videoN, URL or file")
+    p.add_argument("--no-console", action="store_true", help="print events as JSON lines on stdout")
+    p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT,
+                   help=f"with --transport tcp: first of the tcp ports (default {DEFAULT_PORT}; uses PORT..PORT+1+streams)")
+    p.add_argument("--worker-only", action="store_true",
+                   help="run one inference worker for a `dfd watch --transport tcp` on another host")
+    p.add_argument("--connect", metavar="HOST[:PORT]", help="with --worker-only: the capture host")
+    add_config_arguments(p, live=True)
+
+
+def collect_sources(args: argparse.Namespace, cfg: Config, notice) -> list[Source]:
+    """The sources to watch. A bad one gets one line and is left out; none left is an error."""
+    taken: set[str] = set()
+    good: list[Source] = []
+    errors: list[str] = []
+    if args.sources:
+        wanted = [(*split_name(a), None) for a in args.sources]
+    elif cfg.sources:
+        wanted = [(s.name, s.url, s.password_env) for s in cfg.sources]
+    else:
+        wanted = [(*split_name(a), None) for a in DEMO_SOURCES]
+    for name, url, password_env in wanted:
+        try:
+            good.append(make_source(url, name, secret_from_env(password_env or ""), taken))
+        except SourceError as exc:
+            errors.append(str(exc))
+            notice(f"source {name or url}: {exc}" if name else str(exc))
+    if not good:
+        raise SourceError(errors[0] if len(errors) == 1 else "no source can be opened")
+    return good
 
 
 def run(args: argparse.Namespace) -> int:
-    print("dfd watch: not built yet (issue #5)", file=sys.stderr)
-    return 2
+    cfg = config_from_args(args)
+    if args.duration is not None and args.duration <= 0:
+        raise DfdError("--duration: must be > 0 seconds")
+    if args.worker_only:
+        return run_remote_worker(args, cfg)
+    secrets = SecretFilter()
+
+    def notice_stderr(line: str) -> None:
+        print(f"dfd watch: {secrets(line)}", file=sys.stderr, flush=True)
+
+    sources = collect_sources(args, cfg, notice_stderr)
+    console_on = cfg.console.enabled and not args.no_console
+
+    def emit_json(msg: Message) -> None:
+        print(secrets(json.dumps(to_dict(msg), separators=(",", ":"))), flush=True)
+
+    sup = Supervisor(cfg, sources, args.port, emit=None if console_on else emit_json, notice=notice_stderr)
+    stop = _stop_on_signals(sup)
+    try:
+        sup.start()
+        if console_on:
+            from stream.console import LiveConsole
+
+            with LiveConsole(cfg.console.refresh_hz) as live:
+                sup.notice = lambda line: live.notice(secrets(line))
+                sup.run(args.duration, tick=lambda: live.update(sup.stats(), list(sup.alerts)))
+                live.update(sup.stats(), list(sup.alerts), force=True)
+        else:
+            last = time.monotonic()
+
+            def summary() -> None:
+                nonlocal last
+                if time.monotonic() - last >= 1.0:
+                    last = time.monotonic()
+                    print(secrets(json.dumps({"type": "streams", **sup.stats()})), flush=True)
+
+            sup.run(args.duration, tick=summary)
+    finally:
+        sup.stop()
+        stop()
+    if not console_on:
+        print(secrets(json.dumps({"type": "summary", **sup.stats()})), flush=True)
+    return 0
+
+
+def _stop_on_signals(sup: Supervisor):
+    """Ctrl-C or SIGTERM: leave the loop and stop cleanly. Returns a function that restores the handlers."""
+
+    def handler(signum: int, frame: types.FrameType | None) -> None:
+        sup.stopping = True
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    return lambda: [signal.signal(s, h) for s, h in old.items()]
+
+
+def run_remote_worker(args: argparse.Namespace, cfg: Config) -> int:
+    """One worker in the foreground, fed over tcp by a supervisor on another host."""
+    if not args.connect:
+        raise DfdError("--worker-only needs --connect HOST[:PORT] (the host running `dfd watch --transport tcp`)")
+    host, _, port_text = args.connect.partition(":")
+    port = int(port_text) if port_text.isdigit() else args.port
+    ctx = zmq.Context()
+    try:
+        endpoints, model_id = fetch_directory(ctx, host, port)
+    except TimeoutError as exc:
+        raise DfdError(str(exc)) from None
+    finally:
+        ctx.destroy(linger=0)
+    print(f"dfd watch: worker for {', '.join(endpoints.frames)} at {host}:{port} (model there: {model_id})",
+          file=sys.stderr, flush=True)
+    run_worker(WorkerSpec(f"{host}-worker", endpoints.frames, endpoints.events, cfg, None, supervised=False))
+    return 0

@@ -1,0 +1,67 @@
+"""Evidence of an alert, saved once at `new`: the face, the whole frame, and a short clip.
+
+The clip is the face crops of the window that raised the alert (what the
+model saw), written as an H.264 mp4 with PyAV. Files go under
+`<evidence_dir>/<stream>/<alert id>-{face.jpg,frame.jpg,clip.mp4}`.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+JPEG_QUALITY = 90
+
+
+def safe_name(name: str) -> str:
+    """A stream name as a folder name (names are already restricted; this is belt and braces)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name).lstrip(".") or "stream"
+
+
+def write_clip(path: Path, crops_rgb: list[np.ndarray], fps: float) -> None:
+    """uint8 RGB crops of one size -> an mp4 (H.264, yuv420p)."""
+    h, w = crops_rgb[0].shape[:2]
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=Fraction(max(1, round(fps)), 1))
+        stream.width, stream.height = w // 2 * 2, h // 2 * 2
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"preset": "veryfast", "crf": "23"}
+        for crop in crops_rgb:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(crop[: stream.height, : stream.width]), format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+
+
+class EvidenceWriter:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def save(
+        self,
+        stream: str,
+        alert_id: str,
+        frame_bgr: np.ndarray,
+        crops_rgb: list[np.ndarray],
+        fps: float,
+    ) -> dict[str, str]:
+        """Write the evidence; returns {"face", "frame", "clip"} -> path (what was written)."""
+        folder = self.root / safe_name(stream)
+        folder.mkdir(parents=True, exist_ok=True)
+        base = folder / safe_name(alert_id)
+        paths = {
+            "face": base.with_name(base.name + "-face.jpg"),
+            "frame": base.with_name(base.name + "-frame.jpg"),
+            "clip": base.with_name(base.name + "-clip.mp4"),
+        }
+        quality = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
+        cv2.imwrite(str(paths["frame"]), frame_bgr, quality)
+        if not crops_rgb:
+            return {"frame": str(paths["frame"])}
+        cv2.imwrite(str(paths["face"]), cv2.cvtColor(crops_rgb[-1], cv2.COLOR_RGB2BGR), quality)
+        write_clip(paths["clip"], crops_rgb, fps)
+        return {k: str(v) for k, v in paths.items()}

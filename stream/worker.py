@@ -1,0 +1,180 @@
+"""An inference worker: frames in, face scores and alert events out.
+
+A worker takes frames of the streams it serves (credit-based: it asks for the
+next frame of a stream only when it is done with the last one), runs the
+edge_model pipeline on each, applies the alert policy, saves evidence at
+`new`, and sends stats, scores and alerts to the supervisor. It is the same
+code on this host (frames from shared memory) and on another host (JPEG
+frames over tcp).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+import zmq
+
+from edge_model.detector import FaceDetector
+from edge_model.errors import DfdError
+from edge_model.pipeline import FacePipeline
+from edge_model.runner import ModelRunner
+from edge_model.tracker import FaceTracker
+from stream.bus import EventSender, Frame, FrameReceiver
+from stream.config import Config, PolicySection
+from stream.evidence import EvidenceWriter
+from stream.messages import AlertEvent, ScoreEvent, WorkerStats
+from stream.policy import AlertPolicy, PolicyLevels
+from stream.ring import RingSpec
+
+STATS_EVERY_S = 1.0
+EXIT_UNUSABLE = 2
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    name: str
+    frames: dict[str, str]  # stream -> endpoint
+    events_endpoint: str
+    config: Config
+    rings: dict[str, RingSpec] | None = None  # None: JPEG frames (tcp)
+    supervised: bool = True
+
+
+def policy_levels(p: PolicySection, threshold: float) -> PolicyLevels:
+    """The config's levels; the on-level defaults to the model's calibrated threshold."""
+    on = p.on if p.on is not None else threshold
+    return PolicyLevels(on, max(0.0, on - p.off_margin), p.min_duration_s, p.end_after_s, p.cooldown_s, p.update_every_s)
+
+
+@dataclass
+class _StreamWork:
+    pipeline: FacePipeline
+    policy: AlertPolicy
+    crops: dict[int, deque] = field(default_factory=dict)  # track -> its last face crops (for the clip)
+    processed: int = 0
+    faces: int = 0
+    latency_ms: list[float] = field(default_factory=list)
+    frame_times: deque = field(default_factory=lambda: deque(maxlen=30))
+
+
+class Worker:
+    def __init__(self, spec: WorkerSpec, ctx: zmq.Context) -> None:
+        cfg = spec.config
+        self.spec = spec
+        self.runner = ModelRunner(cfg.model.path or None, cfg.model.threads, cfg.model.precision)
+        self.detector = FaceDetector(cfg.detector.range, cfg.detector.min_score, cfg.detector.max_faces, cfg.model.threads)
+        self.levels = policy_levels(cfg.policy, self.runner.manifest.threshold)
+        self.evidence = EvidenceWriter(cfg.alerts.evidence_dir)
+        self.frames = FrameReceiver(ctx, spec.frames, spec.rings)
+        self.events = EventSender(ctx, spec.events_endpoint)
+        self.streams: dict[str, _StreamWork] = {}
+        self.stopping = False
+        self._reported_skips = dict(self.frames.counters.skipped)
+        self._reported_rejects = 0
+
+    def _work(self, stream: str) -> _StreamWork:
+        if stream not in self.streams:
+            cfg = self.spec.config
+            tracker = FaceTracker(cfg.tracker.iou, cfg.tracker.max_missed)
+            pipeline = FacePipeline(self.runner, self.detector, tracker, cfg.detector.every)
+            self.streams[stream] = _StreamWork(pipeline, AlertPolicy(stream, self.levels, self.runner.model_id))
+        return self.streams[stream]
+
+    def process(self, frame: Frame) -> None:
+        h = frame.header
+        w = self._work(h.stream)
+        result = w.pipeline.process(frame.image, h.seq)
+        done = time.time()
+        w.processed += 1
+        w.faces = len(result.faces)
+        w.latency_ms.append((done - h.ts) * 1000.0)
+        w.frame_times.append(h.ts)
+        for face in result.faces:
+            w.crops.setdefault(face.track_id, deque(maxlen=self.spec.config.alerts.clip_frames)).append(face.crop)
+        for win in result.windows:
+            self.events.send(ScoreEvent(h.stream, win.track_id, h.seq, h.ts, done, win.p_fake))
+            for event in w.policy.score(win.track_id, win.p_fake, h.ts):
+                self._alert(w, event, frame.image)
+        for track in result.ended:
+            for event in w.policy.track_ended(track, h.ts):
+                self._alert(w, event, frame.image)
+            w.crops.pop(track, None)
+
+    def _alert(self, w: _StreamWork, event: AlertEvent, image: np.ndarray | None) -> None:
+        if event.kind == "new" and image is not None:
+            crops = list(w.crops.get(event.track, ()))
+            span = w.frame_times[-1] - w.frame_times[0] if len(w.frame_times) > 1 else 0.0
+            fps = (len(w.frame_times) - 1) / span if span > 0 else 25.0
+            try:
+                event.evidence = self.evidence.save(event.stream, event.alert_id, image, crops, fps)
+            except (OSError, ValueError) as exc:  # a full disk must not stop the alert itself
+                event.details["evidence_error"] = str(exc)
+        event.ts = time.time()
+        self.events.send(event)
+
+    def publish_stats(self, interval_s: float) -> None:
+        now = time.time()
+        skipped = self.frames.counters.skipped
+        rejected = self.frames.counters.rejected - self._reported_rejects
+        self._reported_rejects = self.frames.counters.rejected
+        for i, stream in enumerate(sorted(set(skipped) | set(self.streams))):
+            w = self._work(stream)
+            new_skips = skipped.get(stream, 0) - self._reported_skips.get(stream, 0)
+            self._reported_skips[stream] = skipped.get(stream, 0)
+            self.events.send(
+                WorkerStats(
+                    self.spec.name, stream, now, w.processed, new_skips, rejected if i == 0 else 0,
+                    w.faces, interval_s, [round(x, 2) for x in w.latency_ms],
+                )
+            )
+            w.processed, w.latency_ms = 0, []
+
+    def run(self) -> None:
+        last = time.monotonic()
+        while not self.stopping:
+            frame = self.frames.recv(0.2)
+            if frame is not None:
+                self.process(frame)
+                self.frames.ready(frame.header.stream)
+            if time.monotonic() - last >= STATS_EVERY_S:
+                self.publish_stats(time.monotonic() - last)
+                last = time.monotonic()
+        now = time.time()
+        for w in self.streams.values():
+            for event in w.policy.close(now):
+                self._alert(w, event, None)
+        self.publish_stats(time.monotonic() - last)
+
+    def close(self) -> None:
+        self.frames.close()
+        self.events.close()
+
+
+def run_worker(spec: WorkerSpec) -> None:
+    """Process entry point. SIGTERM (and Ctrl-C when not supervised) ends open alerts and stops."""
+    if spec.supervised:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ctx = zmq.Context()
+    try:
+        worker = Worker(spec, ctx)
+    except DfdError as exc:
+        print(f"dfd watch: worker {spec.name}: {exc}", file=sys.stderr, flush=True)
+        ctx.destroy(linger=0)
+        sys.exit(EXIT_UNUSABLE)
+
+    def stop(*_: object) -> None:
+        worker.stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    if not spec.supervised:
+        signal.signal(signal.SIGINT, stop)
+    try:
+        worker.run()
+    finally:
+        worker.close()
+        ctx.term()
