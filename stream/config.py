@@ -96,6 +96,14 @@ class ConsoleSection(_Section):
     refresh_hz: float = Field(4.0, gt=0.0, le=30.0)
 
 
+def _is_dir(path: str) -> bool:
+    """Path.is_dir, but a name too long for the OS is just not a folder (no OSError escapes)."""
+    try:
+        return Path(path).is_dir()
+    except OSError:
+        return False
+
+
 class Config(_Section):
     model: ModelSection = ModelSection()
     detector: DetectorSection = DetectorSection()
@@ -117,7 +125,7 @@ class Config(_Section):
 
     @model_validator(mode="after")
     def _check_paths(self) -> Config:
-        if self.model.path and not Path(self.model.path).is_dir():
+        if self.model.path and not _is_dir(self.model.path):
             raise ValueError(f"model.path: no such model folder: {self.model.path}")
         if self.stream.reconnect_max_s < self.stream.reconnect_base_s:
             raise ValueError("stream.reconnect_max_s: must be >= stream.reconnect_base_s")
