@@ -58,7 +58,8 @@ class AlertRecorder:
         self._next_try = 0.0 if healthy else time.monotonic() + retry_base_s
         self._written = 0
         self._rejected = 0
-        self._last_error = last_error
+        self._db_error = last_error  # why the database is not taking writes; "" while it is
+        self._spool_error = ""  # why the spool is not taking appends; "" while it is
         self._stop = threading.Event()
         self._deadline = float("inf")
         self._closed = False
@@ -83,7 +84,7 @@ class AlertRecorder:
             state = "spooling" if self._spool_ok else "down"
         return RecorderStatus(
             state=state, spool_depth=pending, written=self._written, backend=self._store.masked,
-            last_error=self._last_error, queued=self._queue.qsize(), rejected=self._rejected,
+            last_error="; ".join(e for e in (self._spool_error, self._db_error) if e), queued=self._queue.qsize(), rejected=self._rejected,
         )
 
     def close(self, timeout: float = 5.0) -> None:
@@ -116,7 +117,7 @@ class AlertRecorder:
                     self._probe()
             except Exception as exc:  # keep writing: an unexpected error must not end the recorder
                 log.exception("alerts: writer error")
-                self._last_error = self._store.url.scrub(one_line(exc))
+                self._db_error = self._store.url.scrub(one_line(exc))
                 time.sleep(IDLE_POLL_S)
             if self._stop.is_set() and self._queue.empty():
                 if not self._pending() or not self._healthy or time.monotonic() >= self._deadline:
@@ -161,10 +162,10 @@ class AlertRecorder:
             if self._spool_ok:
                 log.error("alerts spool %s: %s; holding events in memory", self._spool.path, exc)
             self._spool_ok = False
-            self._last_error = f"spool {self._spool.path}: {exc.strerror or exc}"
+            self._spool_error = f"spool {self._spool.path}: {exc.strerror or exc}"
             return
         self._held.clear()
-        self._spool_ok = True
+        self._spool_ok, self._spool_error = True, ""
 
     def _write_front(self) -> None:
         """Write one batch from the front of the journal (or of the held events when the journal is empty)."""
@@ -216,9 +217,9 @@ class AlertRecorder:
 
     def _failed(self, exc: Exception) -> None:
         self._store.close()
-        self._last_error = self._store.url.scrub(str(exc))
+        self._db_error = self._store.url.scrub(str(exc))
         if self._healthy:
-            log.warning("alerts: %s; spooling to %s", self._last_error, self._spool.path)
+            log.warning("alerts: %s; spooling to %s", self._db_error, self._spool.path)
         else:
             self._backoff_s = min(self._backoff_s * 2, self._retry_max_s)
         self._healthy = False
@@ -228,7 +229,7 @@ class AlertRecorder:
         if not self._healthy:
             log.warning("alerts: %s is back; replaying %d spooled events",
                         self._store.masked, self._spool.depth + len(self._held))
-        self._healthy = True
+        self._healthy, self._db_error = True, ""
         self._backoff_s = self._retry_base_s
 
 
