@@ -102,15 +102,18 @@ class Spool:
         """
         events: list[AlertEvent] = []
         with self._lock:
-            pos = self._offset
-            buffer = b""
+            pos = self._offset  # the file offset of buffer[start]
+            buffer, start = b"", 0
             while len(events) < limit:
-                chunk = os.pread(self._fd, CHUNK, pos + len(buffer))
+                chunk = os.pread(self._fd, CHUNK, pos + len(buffer) - start)
                 if not chunk:
                     break
-                buffer += chunk
-                while len(events) < limit and b"\n" in buffer:
-                    line, rest = buffer.split(b"\n", 1)
+                buffer, start = buffer[start:] + chunk, 0
+                while len(events) < limit:
+                    end = buffer.find(b"\n", start)
+                    if end < 0:
+                        break
+                    line = buffer[start:end]
                     try:
                         msg = decode(line)
                         if not isinstance(msg, AlertEvent):
@@ -123,7 +126,7 @@ class Spool:
                         self._depth -= 1
                     else:
                         events.append(msg)
-                    buffer = rest
+                    start = end + 1
                     pos += len(line) + 1
             if not events:
                 self._truncate_if_drained()

@@ -113,8 +113,8 @@ class AlertStore(ABC):
         if not events:
             return
         try:
-            alerts = [tuple(alert_row(e)[c] for c in ALERTS.names) for e in events]
-            rows = [tuple(event_row(e)[c] for c in EVENTS.names) for e in events]
+            alerts = [tuple(r[c] for c in ALERTS.names) for r in map(alert_row, events)]
+            rows = [tuple(r[c] for c in EVENTS.names) for r in map(event_row, events)]
         except (TypeError, ValueError, AttributeError) as exc:
             raise RecordRejected(f"malformed alert event: {exc}") from None
         self.connect()
