@@ -140,9 +140,10 @@ class Spool:
             self._truncate_if_drained()
 
     def _truncate_if_drained(self) -> None:
-        if self._offset > 0 and self._offset >= os.fstat(self._fd).st_size:
-            os.ftruncate(self._fd, 0)
-            os.fsync(self._fd)
+        if self._offset >= os.fstat(self._fd).st_size:
+            if self._offset > 0:
+                os.ftruncate(self._fd, 0)
+                os.fsync(self._fd)
             self._offset, self._depth = 0, 0
 
     def reject(self, reason: str, event: AlertEvent) -> None:
