@@ -97,15 +97,29 @@ def held(run: WatchRun, streams: int, warmup_s: float) -> tuple[bool, float]:
     return len(fps) == streams and worst < MAX_LOST_PCT, worst
 
 
+def step_log(run: WatchRun, streams: int, warmup_s: float) -> dict:
+    """One step of the search, with where the worst stream lost its frames."""
+    ok, worst = held(run, streams, warmup_s)
+    fps = throughput(run, warmup_s)
+    row = {"streams": streams, "lost_pct": round(worst, 2), "held": ok}
+    if fps:
+        w = max(fps.values(), key=lambda r: r["lost_pct"])
+        row.update(processed_fps=round(w["processed_fps"], 2), skipped_fps=round(w["skipped_fps"], 2))
+    final = (run.of_type("summary") or run.of_type("streams") or [{}])[-1].get("streams", {})
+    if final:
+        row["capture_fps_min"] = min(s.get("capture_fps", 0.0) for s in final.values())
+        row["dropped_at_capture"] = sum(s.get("dropped", 0) for s in final.values())
+    return row
+
+
 def search(ctx: Context, cfg: WatchConfig) -> tuple[int, list[dict]]:
     """Streams held: step up from one until a step loses frames."""
     best, log = 0, []
     for n in range(1, ctx.plan.max_streams + 1):
         ctx.step(f"capacity: {cfg.name}, {n} stream(s)")
-        run = watch(ctx, cfg, n)
-        ok, worst = held(run, n, ctx.plan.warmup_seconds)
-        log.append({"streams": n, "lost_pct": round(worst, 2), "held": ok})
-        if not ok:
+        row = step_log(watch(ctx, cfg, n), n, ctx.plan.warmup_seconds)
+        log.append(row)
+        if not row["held"]:
             break
         best = n
     return best, log

@@ -33,11 +33,14 @@ def run(ctx: Context) -> dict:
             runs.append(watch(ctx, DEFAULT, n))
         per_role: dict[str, list[float]] = defaultdict(list)
         for r in runs:
+            largest: dict[str, float] = defaultdict(float)  # the largest process of each role in this run
             for mem in r.processes.values():
-                per_role[mem.label].append(mem.peak_rss_kib / MIB)
+                largest[mem.label] = max(largest[mem.label], mem.peak_rss_kib / MIB)
+            for role, mib in largest.items():
+                per_role[role].append(mib)
         out.append({
             "streams": n,
-            "processes": max(len(r.processes) for r in runs),
+            "processes": {role: sum(m.label == role for m in runs[-1].processes.values()) for role in per_role},
             "per_role_mib": {role: Figure.of(v, "MiB").to_dict() for role, v in sorted(per_role.items())},
             "total_rss_mib": Figure.of([r.peak_total_rss_kib / MIB for r in runs], "MiB").to_dict(),
             "total_pss_mib": Figure.of([r.peak_total_pss_kib / MIB for r in runs], "MiB").to_dict(),

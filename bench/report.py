@@ -70,7 +70,8 @@ def _latency(r: dict) -> list[str]:
 def _memory(r: dict) -> list[str]:
     out = []
     for run in r["runs"]:
-        rows = [[role, fig(f, 0)] for role, f in run["per_role_mib"].items()]
+        rows = [[f"{role} (largest of {run['processes'].get(role, 1)})" if run["processes"].get(role, 1) > 1 else role,
+                 fig(f, 0)] for role, f in run["per_role_mib"].items()]
         rows.append(["**whole `dfd watch` (sum of RSS)**", fig(run["total_rss_mib"], 0)])
         rows.append(["whole `dfd watch` (sum of PSS: shared pages counted once)", fig(run["total_pss_mib"], 0)])
         out += _table([f"{run['streams']} stream(s): process", "peak RSS MiB"], rows)

@@ -46,6 +46,14 @@ class WatchRun:
     def of_type(self, kind: str) -> list[dict]:
         return [e for e in self.events if e.get("type") == kind]
 
+    def name_processes(self) -> None:
+        """Label each process by the role the supervisor reports for its pid (capture, worker)."""
+        for snapshot in self.of_type("streams") + self.of_type("summary"):
+            for child in snapshot.get("processes", {}).values():
+                mem = self.processes.get(child.get("pid"))
+                if mem is not None and child.get("kind"):
+                    mem.label = f"{child['kind']} process"
+
 
 def _status_kib(pid: int, key: str) -> int:
     try:
@@ -179,6 +187,7 @@ def run_watch(
     sampler.join()
     if poll_db:
         sampler._poll_db()  # records flushed at shutdown
+    run.name_processes()
     reader.join(timeout=5)
     run.stderr = "".join(errors)
     if run.returncode != 0 and not run.events:
