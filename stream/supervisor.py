@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import zmq
 
 from edge_model.manifest import load_manifest, resolve_model_dir
 from stream.bus import DirectoryServer, Endpoints, EventReceiver, ipc_endpoints, tcp_endpoints
 from stream.capture import EXIT_UNUSABLE, CaptureSpec, run_capture
 from stream.config import Config, secret_from_env
+from stream.curve import curve_context, curve_settings
 from stream.messages import AlertEvent, Message, ScoreEvent, StreamState, WorkerStats
 from stream.ring import FrameRing, RingSpec
 from stream.sources import Source
@@ -183,7 +183,8 @@ class Supervisor:
         self.rings: list[FrameRing] = []
         self.recorder = None
         self._mp = mp.get_context("spawn")
-        self._zmq = zmq.Context()
+        self.curve = curve_settings(cfg.stream)  # bad key files: one line now, before any process starts
+        self._zmq = curve_context(self.curve)
         self._run_dir = tempfile.mkdtemp(prefix="dfd-")  # mode 0700: the ipc sockets are ours only
         self._token = uuid.uuid4().hex[:10]
         self.endpoints = self._endpoints()
@@ -213,13 +214,13 @@ class Supervisor:
             use_ring = spec if s.transport == "ipc" else None
             cap = CaptureSpec(
                 src, self.endpoints.frames[src.name], self.endpoints.events, use_ring, s.max_width, s.max_height,
-                s.loop, s.realtime, s.stall_timeout_s, s.reconnect_base_s, s.reconnect_max_s,
+                s.loop, s.realtime, s.stall_timeout_s, s.reconnect_base_s, s.reconnect_max_s, self.curve,
             )
             self.children.append(Child(src.name, "capture", run_capture, cap))
         for k, served in enumerate(assign([src.name for src in self.sources], s.workers)):
             spec = WorkerSpec(
                 f"w{k}", {n: self.endpoints.frames[n] for n in served}, self.endpoints.events, self.cfg,
-                {n: ring_specs[n] for n in served} if s.transport == "ipc" else None,
+                {n: ring_specs[n] for n in served} if s.transport == "ipc" else None, curve=self.curve,
             )
             self.children.append(Child(f"w{k}", "worker", run_worker, spec))
         for child in self.children:
@@ -362,6 +363,7 @@ class Supervisor:
                 for c in self.children
             },
             "rejected": self.rejected + (self.inbox.rejected if self.inbox else 0),
+            "segments": [r.spec.name for r in self.rings],  # shared memory this run owns (unlinked at stop)
             "sink": None if sink is None else {
                 "state": sink.state, "spool_depth": sink.spool_depth, "written": sink.written,
                 "backend": sink.backend, "last_error": sink.last_error,

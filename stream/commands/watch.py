@@ -17,17 +17,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
+import socket
 import sys
 import time
 import types
-
-import zmq
 
 from edge_model.errors import DfdError
 from stream.bus import fetch_directory
 from stream.commands.common import add_config_arguments, config_from_args
 from stream.config import Config, secret_from_env
+from stream.curve import curve_context, curve_settings
 from stream.messages import Message, to_dict
 from stream.secrets import SecretFilter
 from stream.sources import Source, SourceError, make_source, split_name
@@ -66,10 +67,13 @@ def collect_sources(args: argparse.Namespace, cfg: Config, notice) -> list[Sourc
         try:
             good.append(make_source(url, name, secret_from_env(password_env or ""), taken))
         except SourceError as exc:
-            errors.append(str(exc))
-            notice(f"source {name or url}: {exc}" if name else str(exc))
+            errors.append(f"source {name}: {exc}" if name else str(exc))
+    if not good and len(errors) == 1:
+        raise SourceError(errors[0])
+    for line in errors:
+        notice(line)
     if not good:
-        raise SourceError(errors[0] if len(errors) == 1 else "no source can be opened")
+        raise SourceError(f"none of the {len(errors)} sources can be opened")
     return good
 
 
@@ -135,14 +139,17 @@ def run_remote_worker(args: argparse.Namespace, cfg: Config) -> int:
         raise DfdError("--worker-only needs --connect HOST[:PORT] (the host running `dfd watch --transport tcp`)")
     host, _, port_text = args.connect.partition(":")
     port = int(port_text) if port_text.isdigit() else args.port
-    ctx = zmq.Context()
+    curve = curve_settings(cfg.stream)
+    ctx = curve_context(curve)
     try:
         endpoints, model_id = fetch_directory(ctx, host, port)
     except TimeoutError as exc:
-        raise DfdError(str(exc)) from None
+        hint = " (or it refused this worker's key: see stream.curve_server_key and its curve_authorized)"
+        raise DfdError(f"{exc}{hint if curve else ''}") from None
     finally:
         ctx.destroy(linger=0)
     print(f"dfd watch: worker for {', '.join(endpoints.frames)} at {host}:{port} (model there: {model_id})",
           file=sys.stderr, flush=True)
-    run_worker(WorkerSpec(f"{host}-worker", endpoints.frames, endpoints.events, cfg, None, supervised=False))
+    name = f"{socket.gethostname()}-{os.getpid()}"  # unique even for several workers on one host
+    run_worker(WorkerSpec(name, endpoints.frames, endpoints.events, cfg, None, supervised=False, curve=curve))
     return 0

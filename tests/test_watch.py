@@ -1,0 +1,146 @@
+"""`dfd watch` end to end: real processes, shared memory, ZeroMQ, PyAV clips and an ONNX test model."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import zmq
+
+from stream.alerts import open_store
+from stream.config import load_config
+from stream.sources import make_source
+from stream.supervisor import Supervisor
+from tests.stream_clips import make_clip
+
+
+def left_behind(segments: list[str]) -> list[str]:
+    return [name for name in segments if os.path.exists(f"/dev/shm/{name}")]
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> tuple[Path, Path]:
+    d = tmp_path_factory.mktemp("clips")
+    return make_clip(d / "lobby.mp4", seconds=3.0), make_clip(d / "door.mp4", seconds=2.0, size=(480, 360))
+
+
+def dfd_watch(*args: str, cwd: Path, timeout: float = 90) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "stream.cli", "watch", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_two_file_sources_give_events_and_leave_no_shared_memory(clips, always_fake_model, tmp_path):
+    out = dfd_watch(
+        f"lobby={clips[0]}", str(clips[1]), "--loop", "--no-console", "--duration", "8",
+        "--model", str(always_fake_model), "--alerts", f"sqlite:///{tmp_path / 'alerts.db'}",
+        "--evidence-dir", str(tmp_path / "evidence"), cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    events = [json.loads(line) for line in out.stdout.splitlines()]
+    by_type: dict[str, list[dict]] = {}
+    for e in events:
+        by_type.setdefault(e["type"], []).append(e)
+    assert {e["stream"] for e in by_type["state"] if e["state"] == "online"} == {"lobby", "door"}
+    assert {e["stream"] for e in by_type["stats"] if e["processed"] > 0} == {"lobby", "door"}
+    assert {e["stream"] for e in by_type["score"]} == {"lobby", "door"}
+
+    summary = by_type["summary"][-1]["streams"]
+    for name, s in summary.items():
+        assert 0 < s["processed"] <= s["captured"], name
+        assert 0 < s["capture_fps"] < 40, name  # the clips are 15 fps, paced in real time
+        assert 0 < s["latency_p50_ms"] <= s["latency_p95_ms"] < 10_000, name
+        assert s["alerts"] >= 1 and s["active_alerts"] == 0, name  # every alert ended at shutdown
+
+    new = [e for e in by_type["alert"] if e["kind"] == "new"]
+    assert {e["stream"] for e in new} == {"lobby", "door"}
+    for e in new:
+        assert set(e["evidence"]) == {"face", "frame", "clip"}
+        assert all(Path(p).is_file() and Path(p).stat().st_size > 0 for p in e["evidence"].values())
+    ends = {e["alert_id"] for e in by_type["alert"] if e["kind"] == "end"}
+    assert ends == {e["alert_id"] for e in new}
+
+    store = open_store(f"sqlite:///{tmp_path / 'alerts.db'}", must_exist=True)
+    store.connect()
+    stored = {a.id: a for a in store.list_alerts()}
+    assert set(stored) == {e["alert_id"] for e in new}
+    assert all(a.state == "ended" for a in stored.values())
+    segments = by_type["summary"][-1]["segments"]
+    assert len(segments) == 2 and not left_behind(segments)
+
+
+def test_a_bad_source_gets_one_line_and_the_others_keep_running(clips, tiny_model, tmp_path):
+    notes = tmp_path / "notes.mp4"
+    notes.write_text("this is not a video\n")
+    out = dfd_watch(
+        str(clips[1]), "missing.mp4", "ftp://example.com/x", str(notes), "--no-console", "--duration", "30",
+        "--model", str(tiny_model), "--alerts", f"sqlite:///{tmp_path / 'alerts.db'}", cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 3, out.stderr
+    assert "missing.mp4: no such file" in lines[0]
+    assert "unknown source scheme ftp://" in lines[1]
+    assert "notes" in lines[2] and "Traceback" not in out.stderr
+    summary = json.loads(out.stdout.splitlines()[-1])["streams"]
+    assert summary["door"]["processed"] > 0 and summary["door"]["state"] == "ended"
+    assert summary["notes"]["state"] == "offline"
+    assert summary["door"]["captured"] == 30  # the 2 s clip ended, and the run with it
+
+
+def test_only_bad_sources_exit_2_with_one_line(tiny_model, tmp_path):
+    out = dfd_watch("missing.mp4", "--no-console", "--model", str(tiny_model), cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.strip() == "dfd watch: error: missing.mp4: no such file"
+
+
+def config(tmp_path: Path, model: Path, **overrides):
+    return load_config(None, {
+        "model.path": str(model),
+        "alerts.url": f"sqlite:///{tmp_path / 'alerts.db'}",
+        "alerts.spool": str(tmp_path / "alerts.spool"),
+        "alerts.evidence_dir": str(tmp_path / "evidence"),
+        **overrides,
+    })
+
+
+def wait_for(sup: Supervisor, condition, limit_s: float = 60.0) -> None:
+    """Run the supervisor's loop until the condition holds (the limit only guards against a hang)."""
+    deadline = time.monotonic() + limit_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out; stats: {sup.stats()}"
+        sup.poll(0.1)
+        sup.check_children()
+
+
+def test_kill_9_of_a_worker_is_restarted_and_the_stream_goes_on(clips, tiny_model, tmp_path):
+    cfg = config(tmp_path, tiny_model, **{"stream.loop": True})
+    sup = Supervisor(cfg, [make_source(str(clips[1]))])
+    try:
+        sup.start()
+        segments = sup.stats()["segments"]
+        assert len(segments) == 1 and left_behind(segments) == segments
+        worker = next(c for c in sup.children if c.kind == "worker")
+        wait_for(sup, lambda: sup.streams["door"].processed > 0)
+        os.kill(worker.proc.pid, signal.SIGKILL)
+        wait_for(sup, lambda: worker.restarts == 1)
+        processed = sup.streams["door"].processed
+        wait_for(sup, lambda: sup.streams["door"].processed > processed + 5)
+
+        # a malformed message on the supervisor's socket is counted and skipped
+        push = zmq.Context.instance().socket(zmq.PUSH)
+        push.connect(sup.endpoints.events)
+        push.send(b"stats {broken")
+        wait_for(sup, lambda: sup.stats()["rejected"] == 1)
+        push.close(linger=0)
+        assert sup.stats()["processes"]["w0"]["alive"]
+    finally:
+        sup.stop()
+    assert not left_behind(segments)
+    assert not Path(sup._run_dir).exists()
