@@ -19,6 +19,7 @@ import numpy as np
 import zmq
 
 from stream.bus import EventSender, FrameSender
+from stream.curve import CurveSettings, curve_context
 from stream.messages import StreamState
 from stream.ring import FrameRing, RingSpec
 from stream.sources import Source, fit_within, read_frames
@@ -42,6 +43,7 @@ class CaptureSpec:
     stall_timeout_s: float = 10.0
     reconnect_base_s: float = 0.5
     reconnect_max_s: float = 30.0
+    curve: CurveSettings | None = None  # CURVE keys for tcp:// (stream.curve)
 
 
 def backoff_s(attempt: int, base: float, cap: float, rng: random.Random) -> float:
@@ -144,7 +146,7 @@ class Capture:
 def run_capture(spec: CaptureSpec) -> None:
     """Process entry point. Ctrl-C goes to the supervisor; SIGTERM stops this capture."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    ctx = zmq.Context()
+    ctx = curve_context(spec.curve)
     capture = Capture(spec, ctx)
 
     def stop(*_: object) -> None:

@@ -18,9 +18,9 @@ import logging
 import os
 import stat
 import threading
-import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import zmq
 import zmq.auth.thread
@@ -28,16 +28,19 @@ from zmq.utils import z85
 
 from edge_model.errors import DfdError
 
+if TYPE_CHECKING:  # config imports this module for its bind check
+    from stream.config import StreamSection
+
 ZAP_DOMAIN = b"dfd"
 PUBLIC_SUFFIX = ".key.pub"
 SECRET_SUFFIX = ".key"
 # A dead peer (cable pulled, link down) is noticed within HEARTBEAT_TIMEOUT_MS, so its frames go to the others.
 HEARTBEAT_IVL_MS = 1000
 HEARTBEAT_TIMEOUT_MS = 3000
+# A client retries a connection this often while the server's host is unreachable, so it rejoins soon after.
+CONNECT_TIMEOUT_MS = 2000
 
 log = logging.getLogger(__name__)
-# The CURVE settings of each process's zmq.Context: every tcp:// socket made from it is secured.
-_CONTEXT_CURVE: weakref.WeakKeyDictionary[zmq.Context, CurveSettings] = weakref.WeakKeyDictionary()
 
 
 class CurveError(DfdError):
@@ -214,6 +217,7 @@ def secure_client(sock: zmq.Socket, curve: CurveSettings) -> None:
     sock.curve_secretkey = curve.keys.secret
     sock.curve_publickey = curve.keys.public
     sock.curve_serverkey = curve.server_key
+    sock.setsockopt(zmq.CONNECT_TIMEOUT, CONNECT_TIMEOUT_MS)
     _keep_alive(sock)
 
 
@@ -253,14 +257,44 @@ class KeyGate:
         self.stop()
 
 
-def use_curve(ctx: zmq.Context, curve: CurveSettings | None) -> KeyGate | None:
-    """Secure every tcp:// socket made from `ctx` from now on; returns the running KeyGate of a server."""
+class CurveContext(zmq.Context):
+    """A zmq.Context whose tcp:// sockets (all made by stream.bus) use CURVE with `curve`.
+
+    A context that binds runs the KeyGate; term() and destroy() stop it first,
+    so a process ends the same way with keys as without.
+    """
+
+    curve: CurveSettings | None = None
+    gate: KeyGate | None = None
+
+    def term(self) -> None:
+        self._stop_gate()
+        super().term()
+
+    def destroy(self, linger: int | None = None) -> None:
+        self._stop_gate()
+        super().destroy(linger)
+
+    def _stop_gate(self) -> None:
+        if self.gate is not None:
+            self.gate.stop()
+            self.gate = None
+
+
+def curve_settings(stream_cfg: StreamSection) -> CurveSettings | None:
+    """The settings named by a config's [stream] section (curve_* keys), read and checked now."""
+    return settings_from_paths(stream_cfg.curve_secret_key, stream_cfg.curve_authorized, stream_cfg.curve_server_key)
+
+
+def curve_context(curve: CurveSettings | None) -> zmq.Context:
+    """The zmq.Context for one process: plain without keys, a CurveContext with its KeyGate with them."""
     if curve is None:
-        _CONTEXT_CURVE.pop(ctx, None)
-        return None
-    _CONTEXT_CURVE[ctx] = curve
+        return zmq.Context()
+    ctx = CurveContext()
+    ctx.curve = curve
     # Workers on this host hold this host's own key pair, so it is always admitted.
-    return KeyGate(ctx, curve.authorized | {curve.keys.public}).start()
+    ctx.gate = KeyGate(ctx, curve.authorized | {curve.keys.public}).start()
+    return ctx
 
 
 def secure(ctx: zmq.Context, sock: zmq.Socket, endpoint: str, bind: bool) -> None:
@@ -270,7 +304,7 @@ def secure(ctx: zmq.Context, sock: zmq.Socket, endpoint: str, bind: bool) -> Non
     """
     if not endpoint.startswith("tcp://"):
         return
-    curve = _CONTEXT_CURVE.get(ctx)
+    curve = getattr(ctx, "curve", None)
     if bind:
         check_bind(endpoint[len("tcp://"):].rsplit(":", 1)[0], curve)
     if curve is not None:

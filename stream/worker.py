@@ -26,6 +26,7 @@ from edge_model.runner import ModelRunner
 from edge_model.tracker import FaceTracker
 from stream.bus import EventSender, Frame, FrameReceiver
 from stream.config import Config, PolicySection
+from stream.curve import CurveSettings, curve_context
 from stream.evidence import EvidenceWriter
 from stream.messages import AlertEvent, ScoreEvent, WorkerStats
 from stream.policy import AlertPolicy, PolicyLevels
@@ -43,6 +44,7 @@ class WorkerSpec:
     config: Config
     rings: dict[str, RingSpec] | None = None  # None: JPEG frames (tcp)
     supervised: bool = True
+    curve: CurveSettings | None = None  # CURVE keys for tcp:// (stream.curve)
 
 
 def policy_levels(p: PolicySection, threshold: float) -> PolicyLevels:
@@ -159,7 +161,7 @@ def run_worker(spec: WorkerSpec) -> None:
     """Process entry point. SIGTERM (and Ctrl-C when not supervised) ends open alerts and stops."""
     if spec.supervised:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    ctx = zmq.Context()
+    ctx = curve_context(spec.curve)
     try:
         worker = Worker(spec, ctx)
     except DfdError as exc:

@@ -173,16 +173,14 @@ def test_frames_travel_encrypted_through_the_bus_and_a_stranger_gets_none(keydir
     import numpy as np
 
     from stream.bus import FrameReceiver, FrameSender, tcp_endpoints
-    from stream.curve import use_curve
+    from stream.curve import curve_context
 
-    server_ctx, worker_ctx, stranger_ctx = zmq.Context(), zmq.Context(), zmq.Context()
-    gates = [
-        use_curve(server_ctx, settings_from_paths(str(keydir / "server" / "server.key"), str(keydir / "worker"))),
-        use_curve(worker_ctx, settings_from_paths(
-            str(keydir / "worker" / "worker.key"), server_key=str(keydir / "server" / "server.key.pub"))),
-        use_curve(stranger_ctx, settings_from_paths(
-            str(keydir / "stranger" / "stranger.key"), server_key=str(keydir / "server" / "server.key.pub"))),
-    ]
+    server_ctx = curve_context(settings_from_paths(str(keydir / "server" / "server.key"), str(keydir / "worker")))
+    worker_ctx, stranger_ctx = (
+        curve_context(settings_from_paths(
+            str(keydir / name / f"{name}.key"), server_key=str(keydir / "server" / "server.key.pub")))
+        for name in ("worker", "stranger")
+    )
     ep = tcp_endpoints("127.0.0.1", _free_port(), ["cam"])
     sender = FrameSender(server_ctx, "cam", ep.frames["cam"], ring=None)
     stranger = FrameReceiver(stranger_ctx, ep.frames)
@@ -196,10 +194,9 @@ def test_frames_travel_encrypted_through_the_bus_and_a_stranger_gets_none(keydir
             assert got is not None and got.header.ts == ts and got.image.shape == frame.shape
             worker.ready("cam")
         assert stranger.recv(0.3) is None
-        assert gates[0].refused >= 1
+        assert server_ctx.gate.refused >= 1
     finally:
         for end in (sender, worker, stranger):
             end.close()
-        for gate, c in zip(gates, (server_ctx, worker_ctx, stranger_ctx)):
-            gate.stop()
+        for c in (server_ctx, worker_ctx, stranger_ctx):
             c.term()
