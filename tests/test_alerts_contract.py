@@ -288,3 +288,18 @@ def test_an_unreachable_server_is_not_an_error_it_spools(tmp_path):
     assert "Can't connect" in status.last_error
     rec.close(timeout=1.0)
     assert len((tmp_path / "spool").read_bytes().splitlines()) == len(events)
+
+
+def test_reading_creates_nothing(tmp_path):
+    out = dfd("alerts", "--alerts", f"sqlite:///{tmp_path / 'none.db'}")
+    assert out.returncode == 2 and "no alerts recorded yet" in out.stderr
+    assert not (tmp_path / "none.db").exists()
+
+
+@pytest.mark.mysql
+def test_reading_a_database_without_alert_tables_is_one_line():
+    with scratch_database() as db:
+        out = dfd("alerts", "--alerts", f"mysql://root@127.0.0.1:{SHARED_PORT}/{db}")
+        assert out.returncode == 2 and "no dfd alert tables here" in out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1
+        assert query(SHARED_PORT, db, "SHOW TABLES") == []

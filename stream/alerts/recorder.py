@@ -82,9 +82,10 @@ class AlertRecorder:
             state = "ok"
         else:
             state = "spooling" if self._spool_ok else "down"
+        errors = "; ".join(e for e in (self._spool_error, self._db_error) if e)
         return RecorderStatus(
             state=state, spool_depth=pending, written=self._written, backend=self._store.masked,
-            last_error="; ".join(e for e in (self._spool_error, self._db_error) if e), queued=self._queue.qsize(), rejected=self._rejected,
+            last_error=errors, queued=self._queue.qsize(), rejected=self._rejected,
         )
 
     def close(self, timeout: float = 5.0) -> None:

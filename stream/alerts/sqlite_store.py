@@ -15,10 +15,9 @@ class SQLiteStore(AlertStore):
     dialect = SQLITE
 
     def __init__(self, url: StoreURL, timeout_s: float = 5.0, *, must_exist: bool = False) -> None:
-        super().__init__(url, timeout_s)
+        super().__init__(url, timeout_s, must_exist=must_exist)
         assert url.path is not None
         self.path = url.path
-        self.must_exist = must_exist
 
     def _connect(self) -> Any:
         if self.path.is_dir():

@@ -32,9 +32,10 @@ _ID_PREFIX = re.compile(r"^[0-9a-fA-F-]{1,36}$")
 class AlertStore(ABC):
     dialect: Dialect
 
-    def __init__(self, url: StoreURL, timeout_s: float = 5.0) -> None:
+    def __init__(self, url: StoreURL, timeout_s: float = 5.0, *, must_exist: bool = False) -> None:
         self.url = url
         self.timeout_s = timeout_s
+        self.must_exist = must_exist  # for `dfd alerts`: the alerts must exist; create nothing
         self._conn: Any = None
         p, d = self.dialect.param, self.dialect
         self._upsert_alert = d.upsert_latest(ALERTS)
@@ -61,12 +62,15 @@ class AlertStore(ABC):
     # --- connection and schema -----------------------------------------------------------
 
     def connect(self) -> None:
-        """Connect if needed and bring the schema up to date."""
+        """Connect if needed, and bring the schema up to date (or, read-only, check it)."""
         if self._conn is not None:
             return
         conn = self._connect()
         try:
-            self._migrate(conn)
+            if self.must_exist:
+                self._check_version(conn)
+            else:
+                self._migrate(conn)
         except AlertStoreError:
             conn.close()
             raise
@@ -75,10 +79,7 @@ class AlertStore(ABC):
             raise StoreUnavailable(self.url.scrub(f"{self.masked}: {one_line(exc)}")) from None
         self._conn = conn
 
-    def _migrate(self, conn: Any) -> None:
-        cur = conn.cursor()
-        for sql in self.dialect.create_table(SCHEMA_VERSION):
-            cur.execute(sql)
+    def _version(self, cur: Any) -> int:
         cur.execute(self._select_version)
         current = cur.fetchone()[0] or 0
         if current > LATEST_VERSION:
@@ -86,6 +87,29 @@ class AlertStore(ABC):
                 f"{self.masked}: schema version {current} is newer than this dfd knows ({LATEST_VERSION});"
                 " upgrade dfd"
             )
+        return current
+
+    def _check_version(self, conn: Any) -> None:
+        cur = conn.cursor()
+        try:
+            current = self._version(cur)
+        except AlertStoreError:
+            raise
+        except Exception as exc:
+            raise AlertStoreError(
+                f"{self.masked}: no dfd alert tables here (nothing recorded yet?): {one_line(exc)}"
+            ) from None
+        if current < LATEST_VERSION:
+            raise AlertStoreError(
+                f"{self.masked}: schema version {current} is older than {LATEST_VERSION};"
+                " start `dfd watch` once to upgrade it"
+            )
+
+    def _migrate(self, conn: Any) -> None:
+        cur = conn.cursor()
+        for sql in self.dialect.create_table(SCHEMA_VERSION):
+            cur.execute(sql)
+        current = self._version(cur)
         for migration in MIGRATIONS:
             if migration.version <= current:
                 continue
