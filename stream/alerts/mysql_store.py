@@ -30,7 +30,7 @@ class MySQLStore(AlertStore):
             )
         except pymysql.err.MySQLError as exc:
             code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
-            where = f"{self.masked}"
+            where = self.masked
             if code == ACCESS_DENIED:
                 raise AlertStoreError(
                     f"{where}: access denied for user {u.user!r} (check the user and the password)"

@@ -43,7 +43,10 @@ class AlertStore(ABC):
         self._select_version = f"SELECT MAX(version) FROM {SCHEMA_VERSION.name}"
         self._record_version = d.insert_once(SCHEMA_VERSION)
         self._alert_by_prefix = f"SELECT * FROM {ALERTS.name} WHERE id LIKE {p} ORDER BY id LIMIT 2"
-        self._events_of = f"SELECT * FROM {EVENTS.name} WHERE alert_id = {p} ORDER BY ts, kind"
+        self._events_of = (
+            f"SELECT * FROM {EVENTS.name} WHERE alert_id = {p}"
+            " ORDER BY ts, CASE kind WHEN 'new' THEN 0 WHEN 'update' THEN 1 ELSE 2 END"
+        )
 
     @property
     def masked(self) -> str:
