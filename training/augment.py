@@ -42,6 +42,18 @@ class RandomGamma:
         return TF.adjust_gamma(x, float(torch.empty(1).uniform_(self.low, self.high)))
 
 
+class RandomContrast:
+    """Contrast around mid-grey, not around each image's own mean (as ColorJitter does),
+    so that a real face and its blended twin get exactly the same change."""
+
+    def __init__(self, amount: float) -> None:
+        self.amount = amount
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        c = float(torch.empty(1).uniform_(1 - self.amount, 1 + self.amount))
+        return ((x.float() - 128.0) * c + 128.0).round().clamp(0, 255).to(torch.uint8)
+
+
 class RandomDownscale:
     """Down- and up-sample the batch by one factor: the look of a low-resolution camera or stream."""
 
@@ -79,7 +91,8 @@ def build_augment(cfg: AugmentConfig) -> v2.Compose:
             v2.RandomHorizontalFlip(cfg.flip),
             _maybe(cfg.affine * s, v2.RandomAffine(degrees=10 * s, translate=(0.05 * s, 0.05 * s), scale=(1 - 0.08 * s, 1 + 0.08 * s))),
             v2.RandomPerspective(0.15 * s, p=min(1.0, cfg.perspective * s)),
-            _maybe(cfg.color * s, v2.ColorJitter(0.3 * s, 0.3 * s, 0.3 * s, 0.03 * s)),
+            _maybe(cfg.color * s, v2.ColorJitter(brightness=0.3 * s, saturation=0.3 * s, hue=0.03 * s)),
+            _maybe(cfg.color * s, RandomContrast(0.3 * s)),
             _maybe(cfg.gamma * s, RandomGamma(1 - 0.3 * s, 1 + 0.4 * s)),
             _maybe(cfg.blur * s, v2.GaussianBlur(5, sigma=(0.2, 1.2 * s + 0.2))),
             _maybe(cfg.downscale * s, RandomDownscale(1 - 0.5 * s, 1.0)),

@@ -57,6 +57,7 @@ class TrainConfig:
     temporal_sbi: float = 0.5
     windows_per_clip: int = 0  # per epoch; 0: as many as fit without overlap
     max_windows_per_clip: int = 0
+    max_items_per_epoch: int = 0  # 0: every window of the epoch
     val_windows_per_clip: int = 3
     augment: float = 1.0
     workers: int = 0
@@ -138,7 +139,7 @@ class Trainer:
         wspec = WindowSpec(cfg.window, cfg.stride, cfg.size, cfg.sbi, cfg.temporal_sbi)
         self.train_set = WindowDataset(
             self.data, train, wspec, AugmentConfig(strength=cfg.augment), cfg.seed,
-            cfg.windows_per_clip, cfg.max_windows_per_clip,
+            cfg.windows_per_clip, cfg.max_windows_per_clip, cfg.max_items_per_epoch,
         )
         val_spec = WindowSpec(cfg.window, cfg.stride, cfg.size, True, cfg.temporal_sbi)
         self.val_set = WindowDataset(self.data, val, val_spec, None, cfg.seed + 1, cfg.val_windows_per_clip, cfg.val_windows_per_clip)

@@ -60,6 +60,7 @@ class WindowDataset(TorchDataset):
         seed: int,
         windows_per_clip: int = 0,
         max_windows_per_clip: int = 0,
+        max_items: int = 0,
     ) -> None:
         self.data = data
         self.records = records
@@ -68,6 +69,7 @@ class WindowDataset(TorchDataset):
         self.seed = seed
         self.windows_per_clip = windows_per_clip
         self.max_windows_per_clip = max_windows_per_clip
+        self.max_items = max_items  # a random subset per epoch, for CPU budgets
         self.epoch = 0
         self.refs: list[WindowRef] = []
         self.set_epoch(0)
@@ -87,6 +89,9 @@ class WindowDataset(TorchDataset):
             for i, r in enumerate(self.records)
             for s in window_starts(r.n_frames, span, self._count(r), rng)
         ]
+        if self.max_items and rng is not None and len(self.refs) > self.max_items:
+            keep = np.sort(rng.choice(len(self.refs), self.max_items, replace=False))
+            self.refs = [self.refs[k] for k in keep]
 
     def __len__(self) -> int:
         return len(self.refs)

@@ -39,6 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--augment", type=float, default=1.0, help="augmentation strength (0 = off)")
     p.add_argument("--windows-per-clip", type=int, default=0, help="training windows per clip per epoch (0: fill)")
     p.add_argument("--max-windows-per-clip", type=int, default=0, help="cap on the above (0: none)")
+    p.add_argument("--max-items-per-epoch", type=int, default=0, help="a random subset of windows per epoch (0: all)")
     p.add_argument("--val-windows-per-clip", type=int, default=3)
     p.add_argument("--val-fraction", type=float, default=0.15, help="share of identities held out")
     p.add_argument("--patience", type=int, default=3, help="early stopping, in epochs")
@@ -67,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
             label_smoothing=args.label_smoothing, aux_weight=args.aux_weight, freeze_stages=args.freeze_stages,
             patience=args.patience, seed=args.seed, val_fraction=args.val_fraction, real_only=args.real_only,
             sbi=not args.no_sbi, temporal_sbi=args.temporal_sbi, windows_per_clip=args.windows_per_clip,
-            max_windows_per_clip=args.max_windows_per_clip, val_windows_per_clip=args.val_windows_per_clip,
+            max_windows_per_clip=args.max_windows_per_clip, max_items_per_epoch=args.max_items_per_epoch,
+            val_windows_per_clip=args.val_windows_per_clip,
             augment=args.augment, workers=args.workers, device=args.device, max_minutes=args.max_minutes,
             threads=args.threads,
             model=ModelConfig(args.embed_dim, args.rnn, args.hidden, args.dropout, not args.no_pretrained),
