@@ -68,8 +68,8 @@ class StreamStats:
     def on_state(self, m: StreamState, now: float) -> None:
         if self._capture and m.captured < self._capture[-1][1]:  # the capture restarted
             self._capture.clear()
-        if not self._capture or m.captured > self._capture[-1][1]:
-            self.last_frame = now
+        if not self._capture or m.captured > self._capture[-1][1] or m.state != self.state:
+            self.last_frame = now  # the stall watchdog counts from the last frame or state change
         prev = self._capture[-1] if self._capture else (now, m.captured, m.dropped)
         self.captured += max(0, m.captured - prev[1])
         self.dropped += max(0, m.dropped - prev[2])
