@@ -132,6 +132,6 @@ def run(args: argparse.Namespace) -> int:
     failed = [n for n, s in results["sections"].items() if s["status"] == "failed"]
     for n, s in results["sections"].items():
         if s["status"] != "ok":
-            console.print(f"{n}: {s['status']}: {s['note']}")
+            console.print(f"{n}: {s['status']}: {s['note']}", soft_wrap=True)
     console.print(f"wrote {out} and {md}")
     return 1 if failed else 0

@@ -19,23 +19,25 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def _model(r: dict) -> list[str]:
-    out = ["Encoder, ms per face (batch 8: the batch's time / 8):", ""]
-    rows = []
-    for m in r["models"]:
-        for e in m["encoder"]:
-            ms = e.get("per_face_ms")
-            rows.append([m["model_id"], m["input_size"], e["precision"], e["threads"], e["batch"],
-                         fig(ms and ms["median"], 2), fig(ms and ms["p95"], 2) if ms else e.get("skipped", "")])
-    out += _table(["model", "input", "precision", "threads", "batch", "median ms", "p95 ms"], rows)
-    ratios = [[m["input_size"], q["threads"], q["batch"], f"{q['int8_over_fp32']:.2f}"]
-              for m in r["models"] for q in m["int8_over_fp32"]]
-    if ratios:
-        out += ["int8 time / fp32 time (below 1: int8 is faster):", ""]
-        out += _table(["input", "threads", "batch", "int8/fp32"], ratios)
-    out += _table(["temporal head", "window", "median ms per window", "p95 ms"],
-                  [[m["model_id"], f"{m['temporal']['rnn']} T={m['temporal']['window']}",
-                    fig(m["temporal"]["per_window_ms"]["median"], 3), fig(m["temporal"]["per_window_ms"]["p95"], 3)]
-                   for m in r["models"]])
+    out = [r["note"], ""] if "note" in r else []
+    if r["models"]:
+        out += ["Encoder, ms per face (batch 8: the batch's time / 8):", ""]
+        rows = []
+        for m in r["models"]:
+            for e in m["encoder"]:
+                ms = e.get("per_face_ms")
+                rows.append([m["model_id"], m["input_size"], e["precision"], e["threads"], e["batch"],
+                             fig(ms and ms["median"], 2), fig(ms and ms["p95"], 2) if ms else e.get("skipped", "")])
+        out += _table(["model", "input", "precision", "threads", "batch", "median ms", "p95 ms"], rows)
+        ratios = [[m["input_size"], q["threads"], q["batch"], f"{q['int8_over_fp32']:.2f}"]
+                  for m in r["models"] for q in m["int8_over_fp32"]]
+        if ratios:
+            out += ["int8 time / fp32 time (below 1: int8 is faster):", ""]
+            out += _table(["input", "threads", "batch", "int8/fp32"], ratios)
+        out += _table(["temporal head", "window", "median ms per window", "p95 ms"],
+                      [[m["model_id"], f"{m['temporal']['rnn']} T={m['temporal']['window']}",
+                        fig(m["temporal"]["per_window_ms"]["median"], 3), fig(m["temporal"]["per_window_ms"]["p95"], 3)]
+                       for m in r["models"]])
     det = r.get("detector", {})
     if "skipped" in det:
         out += [f"Face detector: skipped ({det['skipped']})", ""]

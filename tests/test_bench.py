@@ -133,3 +133,34 @@ def test_markdown_reports_skipped_sections():
     }))
     md = markdown(results)
     assert "CPU X" in md and "skipped: needs the train extra" in md
+
+
+def _run_bench(tmp_path, model, only: str) -> dict:
+    out = tmp_path / "results.json"
+    assert main(["bench", "--quick", "--only", only, "--model", str(model), "--out", str(out)]) == 0
+    return json.loads(out.read_text())["sections"]
+
+
+def test_latency_through_a_real_dfd_watch(always_fake_model, tmp_path):
+    pytest.importorskip("skimage")
+    latency = _run_bench(tmp_path, always_fake_model, "latency")["latency"]
+    assert latency["status"] == "ok", latency.get("note")
+    paths = latency["result"]["paths"]
+    assert set(paths) == {"score published", "alert event published", "alert record written"}
+    for row in paths.values():
+        assert row["samples"] > 0 and _is_figure(row["p95"], 1)
+        assert 0 < row["p50"]["median"] <= row["p99"]["median"]
+
+
+@pytest.mark.slow
+def test_capacity_and_memory_through_a_real_dfd_watch(tiny_model, tmp_path):
+    pytest.importorskip("skimage")
+    sections = _run_bench(tmp_path, tiny_model, "capacity,memory")
+    capacity = sections["capacity"]["result"]["configs"][0]
+    assert capacity["name"] == "default" and capacity["streams"]["median"] >= 1
+    assert capacity["steps"][0]["streams"] == 1
+    (one, four) = sections["memory"]["result"]["runs"]
+    assert (one["streams"], four["streams"]) == (1, 4)
+    assert {"supervisor", "capture process", "worker process"} <= set(four["per_role_mib"])
+    assert four["processes"]["capture process"] == 4
+    assert four["total_rss_mib"]["median"] > one["total_rss_mib"]["median"]
