@@ -226,6 +226,8 @@ class Trainer:
             losses.append(loss.item())
             seen += len(y)
             progress.update(task, advance=1, loss=float(np.mean(losses[-20:])))
+            if not self.console.is_terminal and len(losses) % 50 == 0:  # a log file gets a line now and then
+                self.console.print(f"epoch {self.epoch + 1} step {len(losses)}/{self.steps_per_epoch} loss {np.mean(losses[-50:]):.4f}")
             if deadline is not None and time.monotonic() > deadline:
                 break
         progress.remove_task(task)
