@@ -155,6 +155,10 @@ def _check_types(msg: Message) -> None:
             raise MessageError(f"{msg.TOPIC}.{f.name}: expected {kind}, got {type(value).__name__}")
         if kind in ("dict", "list") and not isinstance(value, dict if kind == "dict" else list):
             raise MessageError(f"{msg.TOPIC}.{f.name}: expected {kind}")
+        items = value.values() if isinstance(value, dict) else value
+        item = {"dict[str, str]": str, "list[float]": (int, float)}.get(str(f.type))
+        if item and not all(isinstance(v, item) and not isinstance(v, bool) for v in items):
+            raise MessageError(f"{msg.TOPIC}.{f.name}: expected {f.type}")
         if kind == "Literal" and value not in re.findall(r"""['"]([^'"]*)['"]""", f.type):
             raise MessageError(f"{msg.TOPIC}.{f.name}: unexpected value {value!r}")
     if isinstance(msg, FrameReady) and (msg.slot < 0 or msg.seq < 0 or msg.width <= 0 or msg.height <= 0):

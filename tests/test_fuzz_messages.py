@@ -119,3 +119,22 @@ def test_a_literal_field_takes_only_its_listed_values():
 def test_the_samples_are_valid():
     for msg in SAMPLES:
         assert decode(encode(msg)) == msg
+
+
+def test_container_fields_hold_their_item_types():
+    """Found by fuzzing: a list as an evidence path reached SQLite and looked like an outage."""
+    for name, bad in (("evidence", {"face": [None]}), ("evidence", {"clip": 3}), ("details", None)):
+        body = json.loads(encode(SAMPLES[4]).split(b" ", 1)[1])
+        body[name] = bad
+        try:
+            decode(b"alert " + json.dumps(body).encode())
+        except MessageError:
+            continue
+        raise AssertionError(f"{name}={bad!r} was accepted")
+    stats = json.loads(encode(SAMPLES[2]).split(b" ", 1)[1])
+    stats["latency_ms"] = [1.0, "2"]
+    try:
+        decode(b"stats " + json.dumps(stats).encode())
+    except MessageError:
+        return
+    raise AssertionError("a text latency was accepted")
