@@ -121,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
     if no_model:
         results["notes"] = [no_model]
     console = Console(stderr=True)
+    console.print(f"[bold]CPU:[/] {results['cpu_line']}", soft_wrap=True)  # which ISA ONNX Runtime runs on
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with tempfile.TemporaryDirectory(prefix="dfd-bench-") as tmp, LoadMonitor() as monitor, \
             Progress(*columns, console=console) as progress:
