@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 
@@ -40,6 +39,8 @@ def read_frames(path: str | Path, fps: float | None = None) -> Iterator[tuple[in
             raise VideoError(f"{path.name}: not a readable image")
         yield 0, img
         return
+    import av  # here, so that the training loop imports no decoder
+
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:

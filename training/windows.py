@@ -119,7 +119,7 @@ class WindowDataset(TorchDataset):
             labels.append(1)
         x = torch.from_numpy(np.concatenate(windows)).permute(0, 3, 1, 2)  # (K*T, 3, S, S)
         if self.augment is not None:
-            with torch.random.fork_rng():  # one seeded draw for the whole item, global RNG untouched
+            with torch.random.fork_rng(devices=[]):  # one seeded draw per item; CPU RNG only, untouched after
                 torch.manual_seed(int(rng.integers(1 << 62)))
                 x = self.augment(x)
         if x.shape[-1] != self.spec.size:
