@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 from pathlib import Path
@@ -66,6 +67,12 @@ def test_capture_reconnects_when_the_server_goes_and_comes_back(gst_available, t
         wait_for(sup, lambda: cam.state == "online" and cam.captured > captured + 10 and cam.processed > processed)
         worker = sup.stats()["processes"]["w0"]
         assert worker["alive"] and worker["restarts"] == 0
+
+        # a server that hangs (connection open, no data) is a stall: the capture gives up on it
+        server.send_signal(signal.SIGSTOP)
+        capture = next(c for c in sup.children if c.kind == "capture")
+        wait_for(sup, lambda: cam.state == "reconnecting" or capture.restarts > 0)
+        server.send_signal(signal.SIGCONT)
     finally:
         sup.stop()
         server.kill()

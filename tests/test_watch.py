@@ -15,8 +15,9 @@ import zmq
 
 from stream.alerts import open_store
 from stream.config import load_config
+from stream.messages import WorkerStats
 from stream.sources import make_source
-from stream.supervisor import Supervisor
+from stream.supervisor import Supervisor, assign
 from tests.stream_clips import make_clip
 
 
@@ -144,3 +145,40 @@ def test_kill_9_of_a_worker_is_restarted_and_the_stream_goes_on(clips, tiny_mode
         sup.stop()
     assert not left_behind(segments)
     assert not Path(sup._run_dir).exists()
+
+
+def test_frames_over_tcp_reach_a_worker_started_on_its_own(clips, tiny_model, tmp_path):
+    port = 43000 + os.getpid() % 2000
+    cfg = config(tmp_path, tiny_model, **{"stream.loop": True, "stream.transport": "tcp"})
+    sup = Supervisor(cfg, [make_source(str(clips[1]))], port=port)
+    remote = None
+    try:
+        sup.start()
+        remote = subprocess.Popen(
+            [sys.executable, "-m", "stream.cli", "watch", "--worker-only", "--connect", f"127.0.0.1:{port}",
+             "--model", str(tiny_model), "--evidence-dir", str(tmp_path / "remote-evidence")],
+            stderr=subprocess.PIPE, text=True,
+        )
+        seen: dict[str, int] = {}
+
+        def remote_processed() -> bool:
+            for msg in sup.inbox.recv(0.1):
+                sup.handle(msg, time.monotonic())
+                if isinstance(msg, WorkerStats):
+                    seen[msg.worker] = seen.get(msg.worker, 0) + msg.processed
+            remote_workers = set(seen) - {"w0"}
+            return seen.get("w0", 0) > 0 and any(seen[w] > 0 for w in remote_workers)
+
+        wait_for(sup, remote_processed)
+        assert "worker for door at 127.0.0.1" in remote.stderr.readline()
+    finally:
+        if remote is not None:
+            remote.terminate()
+            assert remote.wait(15) == 0
+        sup.stop()
+
+
+def test_streams_stay_with_one_worker_when_they_can():
+    assert assign(["a", "b", "c"], 2) == [["a", "c"], ["b"]]
+    assert assign(["a"], 3) == [["a"], ["a"], ["a"]]
+    assert assign(["a", "b"], 3) == [["a"], ["b"], ["a"]]
