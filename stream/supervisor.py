@@ -63,7 +63,7 @@ class StreamStats:
     latency_ms: deque = field(default_factory=lambda: deque(maxlen=600))
     last_frame: float = field(default_factory=time.monotonic)  # for the stall watchdog
     _capture: deque = field(default_factory=deque)  # (t, captured, dropped)
-    _work: deque = field(default_factory=deque)  # (t, processed, skipped)
+    _work: deque = field(default_factory=deque)  # (t, worker, processed, skipped, interval_s)
 
     def on_state(self, m: StreamState, now: float) -> None:
         if self._capture and m.captured < self._capture[-1][1]:  # the capture restarted
@@ -81,7 +81,7 @@ class StreamStats:
         self.skipped += m.skipped
         self.faces = m.faces
         self.latency_ms.extend(m.latency_ms)
-        self._work.append((now, m.processed, m.skipped))
+        self._work.append((now, m.worker, m.processed, m.skipped, m.interval_s))
 
     def on_score(self, m: ScoreEvent) -> None:
         self.score = m.p_fake
@@ -103,11 +103,14 @@ class StreamStats:
             (t0, c0, d0), (t1, c1, d1) = self._capture[0], self._capture[-1]
             if t1 > t0:
                 capture_fps, dropped_fps = (c1 - c0) / (t1 - t0), (d1 - d0) / (t1 - t0)
-        recent = [w for w in self._work if now - w[0] <= RATE_WINDOW_S]
-        span = min(RATE_WINDOW_S, now - self._work[0][0] + 1.0) if self._work else 1.0
-        process_fps = sum(w[1] for w in recent) / span
-        skipped_fps = dropped_fps + sum(w[2] for w in recent) / span
-        return capture_fps, process_fps, skipped_fps
+        process_fps = skipped_fps = 0.0
+        for worker in {w[1] for w in self._work}:  # each worker's counts over the time they cover
+            mine = [w for w in self._work if w[1] == worker and now - w[0] <= RATE_WINDOW_S]
+            covered = sum(w[4] for w in mine)
+            if covered > 0:
+                process_fps += sum(w[2] for w in mine) / covered
+                skipped_fps += sum(w[3] for w in mine) / covered
+        return capture_fps, process_fps, dropped_fps + skipped_fps
 
     def snapshot(self, now: float) -> dict[str, Any]:
         capture_fps, process_fps, skipped_fps = self._rates(now)
