@@ -182,3 +182,31 @@ def test_streams_stay_with_one_worker_when_they_can():
     assert assign(["a", "b", "c"], 2) == [["a", "c"], ["b"]]
     assert assign(["a"], 3) == [["a"], ["a"], ["a"]]
     assert assign(["a", "b"], 3) == [["a"], ["b"], ["a"]]
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_stops_everything_and_unlinks_the_rings(how, clips, always_fake_model, tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stream.cli", "watch", str(clips[1]), "--loop", "--no-console",
+         "--model", str(always_fake_model), "--alerts", f"sqlite:///{tmp_path / 'alerts.db'}"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        for line in proc.stdout:  # until an alert is open
+            event = json.loads(line)
+            if event["type"] == "alert" and event["kind"] == "new":
+                break
+        if how == "ctrl-c":
+            os.killpg(proc.pid, signal.SIGINT)  # the terminal sends it to the whole group
+        else:
+            proc.send_signal(signal.SIGTERM)
+        rest, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, err
+    events = [json.loads(line) for line in rest.splitlines()]
+    assert any(e["type"] == "alert" and e["kind"] == "end" for e in events)  # the open alert was closed
+    summary = events[-1]
+    assert summary["type"] == "summary" and not left_behind(summary["segments"])
+    assert not any(p["alive"] for p in summary["processes"].values())
