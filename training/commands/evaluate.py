@@ -1,4 +1,4 @@
-"""`dfd evaluate`: accuracy, precision, recall, F1, ROC AUC, AP and EER at frame, window and video level.
+"""Evaluate a model: accuracy, precision, recall, F1, ROC AUC, AP and EER at frame, window and video level.
 
 Two inputs:
 - a dataset folder from `dfd preprocess`, scored with a checkpoint (PyTorch)

@@ -1,4 +1,4 @@
-"""`dfd export`: turn a training checkpoint into a model folder for the run time.
+"""Turn a training checkpoint into a model folder for the run time.
 
 Exports the encoder and the temporal head to ONNX, quantizes the encoder to
 static int8 (QDQ, per channel, calibrated on real face crops), checks int8

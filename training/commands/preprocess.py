@@ -1,4 +1,4 @@
-"""`dfd preprocess`: turn folders of videos and photos into a dataset of face clips.
+"""Turn folders of videos and photos into a dataset of face clips.
 
 Reads `real_videos/`, `deepfake_videos/` and `real_images/` (or the
 FaceForensics++ and DFDC layouts) under DATA_DIR, and any folders given with

@@ -1,4 +1,4 @@
-"""`dfd train`: train the CNN + bidirectional GRU/LSTM detector on a prepared dataset.
+"""Train the CNN + bidirectional GRU/LSTM detector on a prepared dataset.
 
 Real clips get self-blended fake twins on the fly (spatial and temporal
 variants); deepfake clips in the dataset are used too unless --real-only.
