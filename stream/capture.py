@@ -102,8 +102,10 @@ class Capture:
         source = self.spec.source
         self.report("starting")
         while not self.stopping:
+            decoded = 0
             try:
                 for frame in self._frames():
+                    decoded += 1
                     if self.state != "online":
                         attempt = 0
                         self.report("online", "")
@@ -118,6 +120,9 @@ class Capture:
                 self.error = str(exc)
             if self.stopping:
                 break
+            if not source.live and not decoded:  # opens, but not one frame: looping it would only spin
+                self.report("offline", f"{source.shown}: no frame could be decoded (truncated or corrupt)")
+                return EXIT_UNUSABLE
             if not source.live and not self.spec.loop:
                 self.report("ended")
                 return EXIT_ENDED

@@ -30,7 +30,8 @@ def open_video(source: str, options: dict[str, str] | None = None, timeout: floa
         if not path.is_file():
             raise VideoError(f"{shown}: not a file")
     try:
-        container = av.open(source, options=options or {}, timeout=timeout)
+        # Bad bytes in a file's metadata (a title, a tool name) must not stop its video.
+        container = av.open(source, options=options or {}, timeout=timeout, metadata_errors="replace")
     except av.error.FFmpegError as exc:
         raise VideoError(f"{shown}: cannot open ({exc.strerror or type(exc).__name__})") from None
     if not container.streams.video:
