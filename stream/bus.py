@@ -252,8 +252,11 @@ class FrameReceiver:
             self.counters.rejected += 1
             return None
         if len(parts) == 2:
-            image = cv2.imdecode(np.frombuffer(parts[1], np.uint8), cv2.IMREAD_COLOR)
-            if image is None:
+            try:
+                image = cv2.imdecode(np.frombuffer(parts[1], np.uint8), cv2.IMREAD_COLOR)
+            except cv2.error:  # an empty payload asserts instead of returning None
+                image = None
+            if image is None or image.shape[:2] != (header.height, header.width):
                 self.counters.rejected += 1
                 return None
             return Frame(header, image)
