@@ -113,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
         "options": {"only": names, "quick": plan.quick, "models": args.model},
         "quick": plan.quick,
         "runs": plan.runs,
+        "watch_runs": plan.watch_runs,
         "host": host,
         "cpu_line": cpu_line(host),
         "models": [str(m) for m in models],

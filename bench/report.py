@@ -57,9 +57,10 @@ def _decode(r: dict) -> list[str]:
 def _capacity(r: dict) -> list[str]:
     rows = [[c["name"], c["cores"], fig(c["streams"], 0), fig(c["streams_per_core"], 2),
              " ".join(f"{s['streams']}:{s['lost_pct']:.1f}%" for s in c["steps"])] for c in r["configs"]]
-    return [f"30-fps 640x480 one-face streams held with under {r['max_lost_pct']:g}% of frames skipped "
-            f"({r['seconds']:g} s per step):", ""] + _table(
-        ["config", "cores", "streams held", "streams per core", "last run's steps (streams: % skipped)"], rows)
+    return [f"30-fps 640x480 one-face streams held with under {r['max_lost_pct']:g}% of the source's frames lost "
+            f"(skipped, dropped or captured late; {r['seconds']:g} s per step, the first {r['warmup_seconds']:g} s "
+            "not counted):", ""] + _table(
+        ["config", "cores", "streams held", "streams per core", "last run's steps (streams: % lost)"], rows)
 
 
 def _latency(r: dict) -> list[str]:
@@ -106,11 +107,13 @@ def markdown(results: dict) -> str:
         "# dfd bench results", "",
         f"**CPU:** {results['cpu_line']}", "",
         f"{results['created']}, {'--quick' if results['quick'] else 'full run'}, every figure is the median of "
-        f"{results['runs']} runs with (min–max). onnxruntime {v['onnxruntime']}, opencv {v['opencv']}, "
+        f"{results['runs']} runs ({results.get('watch_runs', results['runs'])} for the `dfd watch` sections) "
+        f"with (min–max). onnxruntime {v['onnxruntime']}, opencv {v['opencv']}, "
         f"PyAV {v['av']}, Python {v['python']}, {host['os']}. ONNX Runtime kernels (inferred from CPU flags): "
         f"int8 {host['ort_isa']['int8']}, fp32 {host['ort_isa']['fp32']}.", "",
     ]
-    lines += [f"Note: {n}" for n in results.get("notes", [])]
+    for n in results.get("notes", []):
+        lines += [f"Note: {n}", ""]
     lines += ["## Other load on the machine", ""] + _load(results)
     for name, s in results["sections"].items():
         lines += [f"## {name.capitalize()}", ""]
