@@ -118,6 +118,8 @@ class Capture:
                     self.report("offline", str(exc))
                     return EXIT_UNUSABLE
                 self.error = str(exc)
+            else:
+                self.error = f"{source.shown}: stream ended" if source.live else ""
             if self.stopping:
                 break
             if not source.live and not decoded:  # opens, but not one frame: looping it would only spin
@@ -130,7 +132,7 @@ class Capture:
                 self.reconnects += 1
                 wait = backoff_s(attempt, self.spec.reconnect_base_s, self.spec.reconnect_max_s, rng)
                 attempt += 1
-                self.report("reconnecting", self.error or f"{source.shown}: stream ended")
+                self.report("reconnecting", self.error)
                 self._sleep(wait)
         self.report("offline")
         return 0

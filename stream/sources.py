@@ -29,8 +29,8 @@ DEMO_STREAMS = ("real", "fake")
 OPEN_TIMEOUT_S = 10.0
 
 # Low latency: no input buffering, RTSP interleaved over TCP (no UDP loss or NAT trouble).
+# HTTP gets no such options: with `nobuffer` an MPEG-TS over HTTP yields no frame at all.
 RTSP_OPTIONS = {"rtsp_transport": "tcp", "fflags": "nobuffer", "flags": "low_delay", "max_delay": "500000"}
-HTTP_OPTIONS = {"fflags": "nobuffer", "flags": "low_delay"}
 
 
 class SourceError(DfdError):
@@ -127,7 +127,7 @@ def _open(source: Source, read_timeout_s: float):
             return av.open(device, format="v4l2", timeout=(OPEN_TIMEOUT_S, read_timeout_s))
         except (av.error.FFmpegError, OSError) as exc:
             raise VideoError(f"{device}: cannot open webcam ({getattr(exc, 'strerror', None) or exc})") from None
-    options = RTSP_OPTIONS if source.kind == "rtsp" else HTTP_OPTIONS if source.kind == "http" else None
+    options = RTSP_OPTIONS if source.kind == "rtsp" else None
     timeout = (OPEN_TIMEOUT_S, read_timeout_s) if source.live else None
     return open_video(source.url, options=options, timeout=timeout)
 

@@ -139,3 +139,37 @@ def test_a_file_that_is_not_a_video_goes_offline_with_one_line(ctx, ring, tmp_pa
     assert last.state == "offline" and "notes.mp4" in last.error and "\n" not in last.error
     capture.close()
     inbox.close()
+
+
+def test_an_http_source_is_read_and_reopened_when_it_ends(ctx, ring, tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from tests.test_rtsp import free_port
+
+    clip = make_clip(tmp_path / "web.ts", seconds=2.0, fps=15, size=(480, 360))  # MPEG-TS streams over plain HTTP
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(tmp_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    ep = ipc_endpoints(tmp_path, ["web"])
+    inbox = EventReceiver(ctx, ep.events)
+    source = make_source(f"http://127.0.0.1:{port}/{clip.name}", "web")
+    spec = CaptureSpec(source, ep.frames["web"], ep.events, ring.spec, 480, 360, reconnect_base_s=0.1, reconnect_max_s=0.2)
+    capture, thread, _ = run_capture_thread(spec, ctx)
+    states: list[StreamState] = []
+    deadline = time.monotonic() + 60  # guards against a hang only
+    try:
+        while not any(s.reconnects >= 1 and s.captured > 30 for s in states):  # one full pass, then again
+            assert thread.is_alive() and time.monotonic() < deadline, states[-1:]
+            states += [m for m in inbox.recv(1.0) if isinstance(m, StreamState)]
+    finally:
+        capture.stopping = True
+        thread.join(15)
+        server.kill()
+        server.wait()
+    assert "online" in {s.state for s in states}
+    capture.close()
+    inbox.close()
