@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from edge_model.errors import DfdError
 from stream.secrets import mask_url, with_password
@@ -148,6 +149,7 @@ def read_frames(
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         clock: tuple[float, float] | None = None  # (wall time, frame time) of the pacing origin
+        reformatter = VideoReformatter()  # one converter per opening: to_ndarray builds one per frame
         for frame in container.decode(stream):
             if realtime and source.kind == "file" and frame.time is not None:
                 now = time.monotonic()
@@ -157,9 +159,7 @@ def read_frames(
                 if delay > 0:
                     time.sleep(delay)
             w, h = fit(frame.width, frame.height)
-            if (w, h) != (frame.width, frame.height):
-                frame = frame.reformat(width=w, height=h)
-            yield frame.to_ndarray(format="bgr24")
+            yield reformatter.reformat(frame, format="bgr24", width=w, height=h).to_ndarray()
     except av.error.FFmpegError as exc:
         raise VideoError(f"{source.shown}: stream lost ({exc.strerror or type(exc).__name__})") from None
     finally:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from edge_model.errors import DfdError
 from stream.secrets import mask_url
@@ -47,13 +48,14 @@ def iter_frames(source: str, every: int = 1, max_frames: int | None = None) -> I
     stream.thread_type = "AUTO"
     index = -1
     yielded = 0
+    reformatter = VideoReformatter()  # one converter per file: to_ndarray builds one per frame
     try:
         for packet in container.demux(stream):
             for frame in packet.decode():
                 index += 1
                 if index % every:
                     continue
-                yield index, frame.to_ndarray(format="bgr24")
+                yield index, reformatter.reformat(frame, format="bgr24").to_ndarray()
                 yielded += 1
                 if max_frames is not None and yielded >= max_frames:
                     return
