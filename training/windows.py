@@ -63,7 +63,7 @@ class WindowDataset(TorchDataset):
         max_items: int = 0,
     ) -> None:
         self.data = data
-        self.records = records
+        self.records = sorted(records, key=lambda r: r.clip)  # item i is the same window whoever lists the clips
         self.spec = spec
         self.augment = build_augment(augment) if augment is not None and augment.strength > 0 else None
         self.seed = seed
