@@ -14,6 +14,7 @@ import numpy as np
 
 from edge_model.crop import CropSpec, crop_face, crop_transform, map_points
 from edge_model.detector import FaceDetector
+from edge_model.errors import DfdError
 from training.sources import MediaItem
 from training.store import Clip, ClipRecord, Dataset
 from training.video import VideoError, is_image, read_frames
@@ -53,7 +54,7 @@ def load_mesh(enabled: bool):
         from edge_model.facemesh import FaceMesh
 
         return FaceMesh()
-    except (ImportError, OSError) as exc:  # the module or its model file is missing
+    except (ImportError, OSError, DfdError) as exc:  # the module or its model file is missing
         print(f"face mesh unavailable, masks will come from keypoints: {exc}")
         return None
 
