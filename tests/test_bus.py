@@ -22,13 +22,6 @@ from stream.ring import FrameRing, RingSpec
 
 
 @pytest.fixture
-def ctx():
-    c = zmq.Context()
-    yield c
-    c.destroy(linger=0)
-
-
-@pytest.fixture
 def ring():
     spec = RingSpec(f"dfd-test-{uuid.uuid4().hex[:8]}", slots=2, max_width=32, max_height=24)
     r = FrameRing.create(spec)

@@ -7,7 +7,6 @@ import threading
 import uuid
 
 import pytest
-import zmq
 
 from stream.bus import EventReceiver, FrameReceiver, ipc_endpoints
 from stream.capture import EXIT_ENDED, EXIT_UNUSABLE, Capture, CaptureSpec, backoff_s
@@ -20,13 +19,6 @@ from tests.stream_clips import make_clip
 @pytest.fixture(scope="module")
 def big_clip(tmp_path_factory):
     return make_clip(tmp_path_factory.mktemp("clips") / "big.mp4", seconds=2.0, fps=15, size=(960, 720))
-
-
-@pytest.fixture
-def ctx():
-    c = zmq.Context()
-    yield c
-    c.destroy(linger=0)
 
 
 @pytest.fixture

@@ -28,14 +28,6 @@ from edge_model.errors import DfdError
 from tests.conftest import shared_data
 
 
-@pytest.fixture(scope="module", autouse=True)
-def model_cache(tmp_path_factory):
-    """Convert the models once per module into a private cache, not the user's."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DFD_CACHE_DIR", str(tmp_path_factory.mktemp("models")))
-        yield
-
-
 @pytest.fixture(scope="module")
 def astronaut() -> np.ndarray:
     return cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR)

@@ -20,13 +20,6 @@ MESH_LEFT_EYE = [263, 362]
 MESH_MOUTH = [13, 14]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def model_cache(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DFD_CACHE_DIR", str(tmp_path_factory.mktemp("models")))
-        yield
-
-
 @pytest.fixture(scope="module")
 def models():
     return FaceDetector("short"), FaceMesh()
