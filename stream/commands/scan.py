@@ -11,7 +11,6 @@ import argparse
 import json
 import time
 
-from edge_model.tracker import FaceTracker
 from rich.console import Console
 from rich.table import Table
 
@@ -19,6 +18,7 @@ from edge_model.detector import FaceDetector
 from edge_model.pipeline import FacePipeline
 from edge_model.runner import ModelRunner
 from edge_model.scan import ScanReport, scan_frames
+from edge_model.tracker import FaceTracker
 from stream.commands.common import add_config_arguments, config_from_args, positive_int
 from stream.video import iter_frames
 
