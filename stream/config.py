@@ -149,7 +149,7 @@ def _one_line(err: ValidationError) -> str:
     msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         return f"{key}: unknown key"
-    if msg.split(":", 1)[0] in {"model.path", "stream.reconnect_max_s", "stream.bind"}:
+    if not first["loc"]:  # a check across sections: its message already names the key
         return msg
     value = first.get("input")
     shown = "" if isinstance(value, dict | list) or value is None else f" (got {value!r})"
@@ -157,7 +157,7 @@ def _one_line(err: ValidationError) -> str:
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
-    """Read TOML (default: configs/default.toml when present), apply dotted overrides, validate."""
+    """Read TOML (none: the built-in defaults), apply dotted overrides, validate."""
     tree: dict[str, Any] = {}
     if path is not None:
         p = Path(path)
