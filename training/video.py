@@ -40,6 +40,7 @@ def read_frames(path: str | Path, fps: float | None = None) -> Iterator[tuple[in
         yield 0, img
         return
     import av  # here, so that the training loop imports no decoder
+    from av.video.reformatter import VideoReformatter
 
     try:
         with av.open(str(path)) as container:
@@ -48,12 +49,13 @@ def read_frames(path: str | Path, fps: float | None = None) -> Iterator[tuple[in
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             next_t = None
+            reformatter = VideoReformatter()  # one converter per file: to_ndarray builds one per frame
             for index, frame in enumerate(container.decode(stream)):
                 if fps:
                     t = float(frame.time) if frame.time is not None else index / 25.0
                     if next_t is not None and t + 1e-6 < next_t:
                         continue
                     next_t = (t if next_t is None else next_t) + 1.0 / fps
-                yield index, frame.to_ndarray(format="bgr24")
+                yield index, reformatter.reformat(frame, format="bgr24").to_ndarray()
     except av.FFmpegError as exc:
         raise VideoError(f"{path.name}: cannot decode ({exc.__class__.__name__}: {exc})") from None
