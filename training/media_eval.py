@@ -13,7 +13,6 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 from rich.console import Console
 from rich.progress import Progress
@@ -24,7 +23,7 @@ from edge_model.runner import ModelRunner
 from edge_model.scan import scan_frames
 from edge_model.tracker import FaceTracker
 from training.sources import MediaItem
-from training.video import VideoError, is_image, read_frames
+from training.video import VideoError, is_image, pad_frame, read_frames
 
 
 class RecordingRunner(ModelRunner):
@@ -46,17 +45,6 @@ class RecordingRunner(ModelRunner):
         emb = np.concatenate(self.recorded)
         windows = np.repeat(emb[:, None, :], self.manifest.window, axis=1)
         return np.concatenate([self.score(windows[i : i + 256]) for i in range(0, len(windows), 256)])
-
-
-def pad_frame(frame: np.ndarray, pad: float) -> np.ndarray:
-    """Add `pad` x the frame's size on each side (edge pixels replicated).
-
-    Tight face crops (DFDC's) frame the face closer than our crop margin;
-    padding gives the detector and the crop the context they expect.
-    """
-    h, w = frame.shape[:2]
-    py, px = int(round(h * pad)), int(round(w * pad))
-    return cv2.copyMakeBorder(frame, py, py, px, px, cv2.BORDER_REPLICATE)
 
 
 def video_key(item: MediaItem) -> str:

@@ -59,3 +59,14 @@ def read_frames(path: str | Path, fps: float | None = None) -> Iterator[tuple[in
                 yield index, reformatter.reformat(frame, format="bgr24").to_ndarray()
     except av.FFmpegError as exc:
         raise VideoError(f"{path.name}: cannot decode ({exc.__class__.__name__}: {exc})") from None
+
+
+def pad_frame(frame: np.ndarray, pad: float) -> np.ndarray:
+    """Add `pad` x the frame's size on each side (edge pixels replicated).
+
+    Tight face crops (DFDC's) frame the face closer than our crop margin;
+    padding gives the detector and the crop the context they expect.
+    """
+    h, w = frame.shape[:2]
+    py, px = int(round(h * pad)), int(round(w * pad))
+    return cv2.copyMakeBorder(frame, py, py, px, px, cv2.BORDER_REPLICATE)
