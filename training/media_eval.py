@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from rich.console import Console
@@ -45,6 +47,30 @@ class RecordingRunner(ModelRunner):
         emb = np.concatenate(self.recorded)
         windows = np.repeat(emb[:, None, :], self.manifest.window, axis=1)
         return np.concatenate([self.score(windows[i : i + 256]) for i in range(0, len(windows), 256)])
+
+
+def covered_seconds(path: Path, last_index: int) -> float:
+    """Length of the stretch of a video that was scanned (0 for a photo): false alarms count per hour of it."""
+    if is_image(path) or last_index < 0:
+        return 0.0
+    import av
+
+    with av.open(str(path)) as container:
+        rate = container.streams.video[0].average_rate
+    return (last_index + 1) / float(rate) if rate else 0.0
+
+
+class LastIndex:
+    """Passes (frame number, frame) pairs through and remembers the last number, for the seconds covered."""
+
+    def __init__(self, frames: Iterable[tuple[int, np.ndarray]]) -> None:
+        self.frames = frames
+        self.last = -1
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        for index, frame in self.frames:
+            self.last = index
+            yield index, frame
 
 
 def video_key(item: MediaItem) -> str:
@@ -84,7 +110,9 @@ def evaluate_media(
                     frames = ((i, pad_frame(f, pad)) for i, f in frames)
                 if max_frames:
                     frames = (f for f, _ in zip(frames, range(max_frames)))
-                report = scan_frames(frames, pipeline, video=item.path.name)
+                counted = LastIndex(frames)
+                report = scan_frames(counted, pipeline, video=item.path.name)
+                seconds = covered_seconds(item.path, counted.last)
             except VideoError as exc:
                 out.skipped.append(str(exc))
                 progress.advance(task)
@@ -100,8 +128,12 @@ def evaluate_media(
             score = report.score if report.score is not None else (max(frame_p) if len(frame_p) else None)
             if score is not None:
                 per_video[(video_key(item), item.label)].append(float(score))
-            out.files.append({"name": item.path.name, "label": item.label, "score": score,
-                              "faces": len(frame_p), "windows": len(window_p)})
+            out.files.append({
+                "name": item.path.name, "unit": video_key(item), "label": item.label, "score": score,
+                "verdict": report.verdict, "alerts": sum(t.score >= report.threshold for t in report.tracks),
+                "seconds": seconds, "faces": len(frame_p), "windows": len(window_p),
+                "windows_above": sum(p >= report.threshold for p in window_p), "photo": is_image(item.path),
+            })
             progress.advance(task)
     for (_, label), scores in per_video.items():
         out.video["y"].append(label)

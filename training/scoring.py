@@ -50,9 +50,17 @@ def predict(model: DeepfakeDetector, loader, crop: CropSpec, device: torch.devic
     return Predictions(cat["window_p"], cat["frame_p"], cat["labels"].astype(int), cat["index"], cat["synthetic"])
 
 
-def video_scores(p: Predictions, dataset: WindowDataset) -> tuple[np.ndarray, np.ndarray]:
-    """(labels, scores) per video: the highest of its tracks' mean window scores."""
-    tracks: dict[tuple[str, int, bool], list[float]] = defaultdict(list)
+@dataclass
+class VideoScore:
+    video_id: str
+    label: int  # 1 for a self-blended twin
+    synthetic: bool
+    score: float  # the highest of the video's tracks' mean window scores
+
+
+def video_table(p: Predictions, dataset: WindowDataset) -> list[VideoScore]:
+    """One row per video (a self-blended twin is a video of its own), for metrics that need the video's id."""
+    tracks: dict[tuple[str, int, bool, str], list[float]] = defaultdict(list)
     for score, item, synth in zip(p.window_p, p.item, p.synthetic):
         r = dataset.records[dataset.refs[item].clip]
         tracks[(r.video_id, r.label, bool(synth), r.clip)].append(float(score))
@@ -60,8 +68,13 @@ def video_scores(p: Predictions, dataset: WindowDataset) -> tuple[np.ndarray, np
     for (vid, label, synth, _), scores in tracks.items():
         key = (vid, label, synth)
         videos[key] = max(videos.get(key, 0.0), float(np.mean(scores)))
-    labels = np.array([1 if synth else label for (_, label, synth) in videos], int)
-    return labels, np.array(list(videos.values()))
+    return [VideoScore(vid, 1 if synth else label, synth, s) for (vid, label, synth), s in videos.items()]
+
+
+def video_scores(p: Predictions, dataset: WindowDataset) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, scores) per video: the highest of its tracks' mean window scores."""
+    rows = video_table(p, dataset)
+    return np.array([v.label for v in rows], int), np.array([v.score for v in rows])
 
 
 def window_metrics(p: Predictions, dataset: WindowDataset) -> dict:
