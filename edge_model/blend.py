@@ -43,11 +43,14 @@ def hull_mask(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return mask.astype(np.float32)
 
 
-def deform_mask(mask: np.ndarray, rng: np.random.Generator, strength: float = 1.0) -> np.ndarray:
+def deform_mask(
+    mask: np.ndarray, rng: np.random.Generator, strength: float = 1.0, feather: float | None = None
+) -> np.ndarray:
     """A randomly resized, elastically warped and feathered copy of a hard mask.
 
     The random shape and soft edge keep a detector from learning one seam.
-    `strength` 0 only feathers.
+    `strength` 0 only feathers. `feather` is the edge's blur sigma as a
+    fraction of the mask's shorter side; None draws it (0.02..0.08).
     """
     h, w = mask.shape
     out = mask.astype(np.float32)
@@ -61,7 +64,7 @@ def deform_mask(mask: np.ndarray, rng: np.random.Generator, strength: float = 1.
         k = 1 + 2 * int(rng.integers(1, max(2, int(0.04 * min(h, w) * strength) + 2)))
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
         out = cv2.erode(out, kernel) if rng.random() < 0.5 else cv2.dilate(out, kernel)
-    sigma = float(rng.uniform(0.02, 0.08)) * min(h, w)
+    sigma = (float(rng.uniform(0.02, 0.08)) if feather is None else feather) * min(h, w)
     out = cv2.GaussianBlur(out, (0, 0), sigma) if sigma > 0.3 else out
     peak = float(out.max())
     if peak > 0:
