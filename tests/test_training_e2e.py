@@ -80,7 +80,7 @@ def test_preprocess_train_evaluate_export_and_run(data_dir, tmp_path, capsys):
         assert (report / name).stat().st_size > 1000
 
     assert main(["export", str(run / "best.pt"), "--out", str(model), "--calibration-crops", "32",
-                 "--max-auc-drop", "1.0"]) == 0
+                 "--max-auc-drop", "1.0", "--max-p95-delta", "1.0"]) == 0
     manifest = load_manifest(model)
     assert manifest.crop.size == 64 and manifest.window == 4 and manifest.feature_dim == 32
     assert 0 < manifest.threshold < 1

@@ -3,7 +3,8 @@
 Exports the encoder and the temporal head to ONNX, quantizes the encoder to
 static int8 (QDQ, per channel, calibrated on real face crops), checks int8
 against PyTorch on the validation windows (fails if the AUC drops by more
-than --max-auc-drop), calibrates the threshold for --target-fpr false alarms
+than --max-auc-drop, or if the 95th percentile of a window's |p_int8 - p_fp32|
+exceeds --max-p95-delta; nothing is written then), calibrates the threshold for --target-fpr false alarms
 on real validation windows, and writes model.json with the files' sha256.
 """
 
@@ -21,6 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", type=Path, help="the training dataset (default: the path in the checkpoint)")
     p.add_argument("--target-fpr", type=float, default=0.05, help="false-alarm rate on real windows")
     p.add_argument("--max-auc-drop", type=float, default=0.02, help="int8 vs PyTorch AUC drop that fails")
+    p.add_argument("--max-p95-delta", type=float, default=0.05,
+                   help="95th percentile of |p_int8 - p_fp32| over validation windows that fails")
     p.add_argument("--calibration-crops", type=int, default=256, help="real crops for int8 calibration")
     p.add_argument("--model-id", help="the model's name in model.json")
 
@@ -34,14 +37,15 @@ def run(args: argparse.Namespace) -> int:
     if not 0.0 < args.target_fpr < 1.0:
         raise DfdError("--target-fpr must be in (0, 1)")
     console = Console(stderr=True)
-    opts = ExportOptions(args.checkpoint, args.out, args.dataset, args.target_fpr, args.max_auc_drop,
-                         args.calibration_crops, args.model_id)
+    opts = ExportOptions(args.checkpoint, args.out, args.dataset, target_fpr=args.target_fpr,
+                         max_auc_drop=args.max_auc_drop, max_p95_delta=args.max_p95_delta,
+                         calibration_crops=args.calibration_crops, model_id=args.model_id)
     report = export(opts, console)
     p = report["parity"]["int8"]
     w = report["validation"]["window"]
     console.print(
-        f"exported to {args.out}: threshold {report['threshold']:.4f}; int8 vs PyTorch max |dp| "
-        f"{p['max_abs_dp']:.4f}, AUC {p['auc_torch']:.4f} -> {p['auc_onnx']:.4f}; "
+        f"exported to {args.out}: threshold {report['threshold']:.4f}; int8 vs PyTorch |dp| "
+        f"p50/p95/max {p['p50_abs_dp']:.4f}/{p['p95_abs_dp']:.4f}/{p['max_abs_dp']:.4f}, AUC {p['auc_torch']:.4f} -> {p['auc_onnx']:.4f}; "
         f"val window AUC {w['roc_auc']:.4f}, F1 {w['f1']:.3f} at the threshold"
     )
     return 0
