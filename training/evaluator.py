@@ -114,3 +114,33 @@ def evaluate(args: argparse.Namespace) -> int:
         )
     console.print(f"report: {Path(args.out) / 'report.json'}")
     return 0
+
+
+def evaluate_suite(args: argparse.Namespace) -> int:
+    """`dfd evaluate DATASET --suite RUN`: every held-out set the model card reports (training/suite.py)."""
+    from training.suite import SuiteOptions, run_suite
+
+    if not args.model or args.checkpoint:
+        raise DfdError("--suite scores an exported model through the run time: pass --model DIR, not --checkpoint")
+    if args.threshold is not None or args.real or args.fake or args.holdout_of:
+        raise DfdError("--suite takes its sets from RUN, --real-videos and --dev, at the model's calibrated threshold: "
+                       "drop --threshold, --real, --fake and --holdout-of")
+    if args.data is not None and not (args.data / "dataset.json").is_file():
+        raise DfdError(f"--suite: DATA must be the prepared dataset the run trained on, and {args.data} is not one")
+    console = Console(stderr=True)
+    opts = SuiteOptions(
+        model=args.model, out=args.out, run=args.suite, dataset=args.data, real_videos=args.real_videos, dev=args.dev,
+        windows_per_clip=args.windows_per_clip, fps=args.fps or None, max_frames=args.max_frames, pad=args.pad,
+        detector_range=args.detector_range, resamples=args.bootstrap, seed=args.seed,
+    )
+    report = run_suite(opts, console)
+    for name, r in report["sets"].items():
+        if "skipped" in r:
+            console.print(f"{name:>20}: skipped ({r['skipped']})", soft_wrap=True)
+            continue
+        auc = "AUC –" if r["auc"] is None else f"AUC {r['auc']:.4f} [{r['auc_ci95'][0]:.4f}, {r['auc_ci95'][1]:.4f}]"
+        fa = f"  {r['false_alarms_per_hour']:.2f} false alarms/h" if "false_alarms_per_hour" in r else ""
+        console.print(f"{name:>20}: real {r['n_real']} fake {r['n_fake']}  {auc}  acc {r['accuracy']:.3f}  "
+                      f"F1 {r['f1']:.3f}{fa}", soft_wrap=True)
+    console.print(f"suite: {Path(args.out) / 'suite.json'}, {Path(args.out) / 'suite.md'}")
+    return 0

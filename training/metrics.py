@@ -105,3 +105,25 @@ def summarize(y, s, threshold: float) -> dict:
         "threshold": float(threshold),
         **at_threshold(y, s, threshold),
     }
+
+
+def bootstrap_auc(y, s, units, resamples: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """Percentile confidence interval of the ROC AUC, resampling whole units with replacement.
+
+    Items of one unit (a video's photos, a DFDC pair's real and fake) are not
+    independent, so they are drawn together. Draws that hold one class only
+    have no AUC and are left out; (nan, nan) when no draw has both.
+    """
+    y, s = np.asarray(y), np.asarray(s, dtype=np.float64)
+    keys, inverse = np.unique(np.asarray(units), return_inverse=True)
+    members = [np.flatnonzero(inverse == k) for k in range(len(keys))]
+    rng = np.random.default_rng(seed)
+    aucs = []
+    for _ in range(resamples):
+        idx = np.concatenate([members[k] for k in rng.integers(0, len(keys), len(keys))])
+        if 0 < y[idx].sum() < len(idx):
+            aucs.append(roc_auc(y[idx], s[idx]))
+    if not aucs:
+        return float("nan"), float("nan")
+    lo, hi = np.percentile(aucs, [50 * (1 - level), 50 * (1 + level)])
+    return float(lo), float(hi)

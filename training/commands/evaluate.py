@@ -9,6 +9,15 @@ Two inputs:
   model through the edge run time, exactly as `dfd scan` scores them.
 
 Writes report.json, roc.png, pr.png and confusion.png to --out.
+
+`--suite RUN` runs the evaluation suite instead (training/suite.py): every
+held-out set of the run's test split (RUN/split.json) and the dev sets,
+each with n, AUC [bootstrap 95% CI], accuracy, precision, recall and F1 at
+the model's threshold, and false alarms per hour of held-out real video.
+DATA is then the prepared dataset the run trained on. Writes suite.json and
+suite.md to --out; a set whose data is absent is reported as skipped.
+
+    dfd evaluate DATASET --suite RUN --model MODEL --real-videos VIDEOS --dev DEV --out SUITE
 """
 
 from __future__ import annotations
@@ -35,9 +44,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-frames", type=int, default=0, help="videos: frames per file at most (0: all)")
     p.add_argument("--pad", type=float, default=0.0, help="pad each frame by this fraction per side (tight crops)")
     p.add_argument("--detector-range", choices=["auto", "short", "full"], default="auto")
+    suite = p.add_argument_group("evaluation suite")
+    suite.add_argument("--suite", type=Path, metavar="RUN", help="run the suite on RUN's test split (RUN/split.json)")
+    suite.add_argument("--real-videos", type=Path, action="append", default=[],
+                       help="a folder the run's real videos were prepared from (repeatable)")
+    suite.add_argument("--dev", type=Path, help="the dev folder: dfdc_face_crops/{real,fake}/ and fake_clips/")
+    suite.add_argument("--bootstrap", type=int, default=1000, help="resamples for the AUC's 95%% CI")
+    suite.add_argument("--seed", type=int, default=0, help="the bootstrap's seed")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.suite:
+        from training.evaluator import evaluate_suite
+
+        return evaluate_suite(args)
+    from edge_model.errors import DfdError
     from training.evaluator import evaluate
 
+    if args.real_videos or args.dev:
+        raise DfdError("--real-videos and --dev belong to --suite RUN")
     return evaluate(args)
