@@ -77,14 +77,14 @@ def _affine_rows(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
 
 def _grid_points(dst: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The grid cells (column, row, triangle) of each triangle's bounding box (K, 3, 2, in grid units).
+    """The grid cells (column, row, triangle) in each triangle's bounding box (K, 3, 2, in grid units).
 
     Vectorized over all triangles at once: a few numpy passes over about
     twice the face's area instead of ~900 OpenCV calls a frame.
     """
     h, w = shape
-    lo = np.clip(np.floor(dst.min(1)), 0, [w - 1, h - 1]).astype(np.int32)
-    hi = np.clip(np.ceil(dst.max(1)), -1, [w - 1, h - 1]).astype(np.int32)
+    lo = np.clip(np.ceil(dst.min(1)), 0, [w, h]).astype(np.int32)  # the cells whose centre can be inside
+    hi = np.clip(np.floor(dst.max(1)), -1, [w - 1, h - 1]).astype(np.int32)
     span = np.maximum(hi - lo + 1, 0)
     count = span[:, 0] * span[:, 1]
     k = np.repeat(np.arange(len(dst), dtype=np.int32), count)
@@ -251,22 +251,30 @@ def swap_frame(
     the inside of the lips: the target's own teeth and tongue stay, as the
     donor's closed lips stretched over an open mouth would be absurd.
     """
-    shape = target.shape[:2]
     pts = np.asarray(target_mesh, np.float32)[:, :2]
-    warped, hull = warp_face(donor, donor_mesh, pts, shape, triangles)
-    warped = np.where(hull[..., None] > 0, warped, target)  # what a blur may smear in from outside
+    x, y, w, h = cv2.boundingRect(np.round(pts).astype(np.int32))  # nothing outside the hull changes:
+    x0, y0 = max(x, 0), max(y, 0)  # work on the face's box only
+    x1, y1 = min(x + w, target.shape[1]), min(y + h, target.shape[0])
+    out = target.copy()
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return out
+    roi = target[y0:y1, x0:x1]
+    pts = pts - np.float32([x0, y0])
+    warped, hull = warp_face(donor, donor_mesh, pts, roi.shape[:2], triangles)
+    warped = np.where(hull[..., None] > 0, warped, roi)  # what a blur may smear in from outside
     size = face_size(pts)
     if quality.blur * size > 0.3:
         warped = cv2.GaussianBlur(warped, (0, 0), quality.blur * size)
-    warped = match_colour(warped, target, hull, quality.colour)
+    warped = match_colour(warped, roi, hull, quality.colour)
     k = 2 * int(round(quality.shrink * size)) + 1
-    inner = cv2.erode(hull, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) if k > 1 else hull
+    inner = cv2.erode(hull, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) if k > 1 else hull.copy()
     cv2.fillPoly(inner, [np.round(pts[INNER_LIPS]).astype(np.int32)], 0.0)
-    feather = quality.feather * size / min(shape)
+    feather = quality.feather * size / min(roi.shape[:2])
     soft = deform_mask(inner, np.random.default_rng(quality.mask_seed), quality.deform, feather) * hull
     if quality.poisson:
-        warped = seam_correction(warped, target, inner, 0.4 * size)
-    return blend(target, warped, soft, quality.ratio if ratio is None else ratio)
+        warped = seam_correction(warped, roi, inner, 0.4 * size)
+    out[y0:y1, x0:x1] = blend(roi, warped, soft, quality.ratio if ratio is None else ratio)
+    return out
 
 
 def swap_clip(
