@@ -31,6 +31,8 @@ class WindowScore:
     start_frame: int
     end_frame: int
     p_fake: float
+    track_frames: int  # faces of the track up to this window
+    face_score: float  # their mean detector score: with track_frames, whether the window is evidence
 
 
 @dataclass
@@ -71,7 +73,10 @@ class FacePipeline:
         windows: list[WindowScore] = []
         if faces:
             embeddings = self.runner.encode(np.stack([f.crop for f in faces]))
-            due = [f.track_id for f, e in zip(faces, embeddings) if self.windows.push(f.track_id, e, frame_index)]
+            due = [
+                f.track_id for f, e in zip(faces, embeddings)
+                if self.windows.push(f.track_id, e, frame_index, f.detector_score)
+            ]
             windows = self._score([self.windows.window_of(tid) + (tid,) for tid in due])
         windows += self._end_tracks([t.id for t in ended])
         return FrameResult(frame_index, faces, windows, [t.id for t in ended])
@@ -83,12 +88,15 @@ class FacePipeline:
     def _end_tracks(self, track_ids: list[int]) -> list[WindowScore]:
         min_len = max(2, self.runner.manifest.window // 2)
         partial = [(p + (tid,)) for tid in track_ids if (p := self.windows.partial(tid, min_len)) is not None]
+        scored = self._score(partial)  # before the drop: a window carries its track's evidence
         for tid in track_ids:
             self.windows.drop(tid)
-        return self._score(partial)
+        return scored
 
     def _score(self, items: list[tuple[np.ndarray, int, int, int]]) -> list[WindowScore]:
         if not items:
             return []
         p = self.runner.score(np.stack([w for w, _, _, _ in items]))
-        return [WindowScore(tid, s, e, float(pf)) for (_, s, e, tid), pf in zip(items, p)]
+        return [
+            WindowScore(tid, s, e, float(pf), *self.windows.evidence(tid)) for (_, s, e, tid), pf in zip(items, p)
+        ]

@@ -70,6 +70,8 @@ class _TrackWindow:
     frames: deque
     since_last: int = 0
     scored: int = 0
+    seen: int = 0  # faces of the track so far: the decision rule's evidence
+    face_score_sum: float = 0.0
 
 
 @dataclass
@@ -83,14 +85,16 @@ class TrackWindows:
     hop: int
     _tracks: dict[int, _TrackWindow] = field(default_factory=dict)
 
-    def push(self, track_id: int, embedding: np.ndarray, frame_index: int) -> bool:
-        """Add one embedding; True when a full window is due for scoring."""
+    def push(self, track_id: int, embedding: np.ndarray, frame_index: int, face_score: float) -> bool:
+        """Add one face (its embedding and detector score); True when a full window is due for scoring."""
         t = self._tracks.get(track_id)
         if t is None:
             t = self._tracks[track_id] = _TrackWindow(deque(maxlen=self.window), deque(maxlen=self.window))
         t.embeddings.append(embedding)
         t.frames.append(frame_index)
         t.since_last += 1
+        t.seen += 1
+        t.face_score_sum += face_score
         if len(t.embeddings) == self.window and (t.scored == 0 or t.since_last >= self.hop):
             t.since_last = 0
             t.scored += 1
@@ -110,6 +114,11 @@ class TrackWindows:
         emb = np.stack(t.embeddings)
         idx = np.resize(np.arange(len(emb)), self.window)
         return emb[np.sort(idx)], t.frames[0], t.frames[-1]
+
+    def evidence(self, track_id: int) -> tuple[int, float]:
+        """The track's faces so far and their mean detector score: what the decision rule gates on."""
+        t = self._tracks[track_id]
+        return t.seen, t.face_score_sum / t.seen
 
     def drop(self, track_id: int) -> None:
         self._tracks.pop(track_id, None)

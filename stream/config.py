@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from edge_model.decision import DecisionLevels
 from edge_model.errors import DfdError
 from stream.curve import bind_problem
 
@@ -51,12 +52,27 @@ class TrackerSection(_Section):
 
 
 class PolicySection(_Section):
+    """The decision rule's levels (defaults: edge_model.decision.DecisionLevels) and the live update cadence."""
+
     on: float | None = Field(None, gt=0.0, lt=1.0, description="alert on-level; default: the model's threshold")
-    off_margin: float = Field(0.1, ge=0.0, lt=1.0, description="the off-level is on - off_margin")
-    min_duration_s: float = Field(1.0, ge=0.0)
-    end_after_s: float = Field(2.0, ge=0.0)
-    cooldown_s: float = Field(5.0, ge=0.0)
+    off_margin: float = Field(DecisionLevels.off_margin, ge=0.0, lt=1.0, description="the off-level is on - off_margin")
+    min_duration_s: float = Field(DecisionLevels.min_duration_s, ge=0.0)
+    end_after_s: float = Field(DecisionLevels.end_after_s, ge=0.0)
+    cooldown_s: float = Field(DecisionLevels.cooldown_s, ge=0.0)
+    min_track_frames: int = Field(
+        DecisionLevels.min_track_frames, ge=1, description="a track's windows count once it has this many faces"
+    )
+    min_face_score: float = Field(
+        DecisionLevels.min_face_score, ge=0.0, lt=1.0, description="... and their mean detector score is this high"
+    )
     update_every_s: float = Field(2.0, gt=0.0)
+
+    def levels(self, threshold: float) -> DecisionLevels:
+        """The rule's levels for `dfd watch` and `dfd scan`; `on` defaults to the model's calibrated threshold."""
+        return DecisionLevels(
+            self.on if self.on is not None else threshold, self.off_margin, self.min_duration_s,
+            self.end_after_s, self.cooldown_s, self.min_track_frames, self.min_face_score,
+        )
 
 
 class StreamSection(_Section):

@@ -1,125 +1,88 @@
-"""The alert policy: when a track's window scores become an alert, and when it ends.
+"""The live alert policy: the decision rule's changes as alert messages.
 
-Pure: it sees (track, p_fake, time) and returns AlertEvents; no clock, no I/O.
-
-- Hysteresis: scores at or above `on` open a candidate; it survives while
-  scores stay at or above `off` (= on - margin), so noise near the threshold
-  neither fires nor resets it.
-- `new` once the candidate has lasted `min_duration_s` and the current score
-  is at or above `on`; then an `update` every `update_every_s`.
-- `end` when scores stay below `off` for `end_after_s`, or when the track ends.
-  After an end the track is quiet for `cooldown_s`.
+When a track is fake is `edge_model.decision`'s rule, the one `dfd scan`
+runs too. This wrapper gives each alert an id and turns the rule's changes
+into AlertEvents: `new`, an `update` every `update_every_s` while it is
+open, and `end`. Pure: no clock, no I/O.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from edge_model.decision import AlertChange, DecisionLevels, DecisionRule
 from stream.messages import AlertEvent
 
-
-@dataclass(frozen=True)
-class PolicyLevels:
-    on: float
-    off: float
-    min_duration_s: float = 1.0
-    end_after_s: float = 2.0
-    cooldown_s: float = 5.0
-    update_every_s: float = 2.0
-
-
-@dataclass
-class _TrackState:
-    since: float | None = None  # candidate or alert start
-    alert_id: str | None = None
-    scores: list[float] = field(default_factory=list)
-    low_since: float | None = None
-    last_event: float = 0.0
-    quiet_until: float = float("-inf")
+if TYPE_CHECKING:
+    from edge_model.pipeline import WindowScore
 
 
 class AlertPolicy:
-    """One stream's alert lifecycle, per face track."""
+    """One stream's alerts, per face track."""
 
     def __init__(
         self,
         stream: str,
-        levels: PolicyLevels,
+        levels: DecisionLevels,
         model_id: str,
+        update_every_s: float,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
     ) -> None:
-        if not 0.0 <= levels.off <= levels.on:
-            raise ValueError("policy: need 0 <= off <= on")
         self.stream = stream
         self.levels = levels
         self.model_id = model_id
+        self.update_every_s = update_every_s
         self._new_id = new_id
-        self._tracks: dict[int, _TrackState] = {}
+        self._rule = DecisionRule(levels)
+        self._open: dict[int, tuple[str, float]] = {}  # track -> (alert id, time of its last event)
 
     def active(self) -> dict[int, str]:
         """track -> alert id of every open alert."""
-        return {t: s.alert_id for t, s in self._tracks.items() if s.alert_id}
+        return {track: alert_id for track, (alert_id, _) in self._open.items()}
 
-    def score(self, track: int, p_fake: float, ts: float) -> list[AlertEvent]:
-        lv = self.levels
-        s = self._tracks.setdefault(track, _TrackState())
-        if s.alert_id is None:
-            if s.since is None:
-                if p_fake < lv.on or ts < s.quiet_until:
-                    return []
-                s.since, s.scores = ts, []
-            if p_fake < lv.off:
-                s.since = None
-                return []
-            s.scores.append(p_fake)
-            if ts - s.since >= lv.min_duration_s and p_fake >= lv.on:
-                s.alert_id, s.last_event, s.low_since = self._new_id(), ts, None
-                return [self._event("new", track, s, p_fake, ts)]
+    def score(self, window: WindowScore, ts: float) -> list[AlertEvent]:
+        """One scored window at capture time `ts`."""
+        change = self._rule.observe(window, ts)
+        if change is None:
             return []
-        s.scores.append(p_fake)
-        if p_fake < lv.off:
-            s.low_since = ts if s.low_since is None else s.low_since
-            if ts - s.low_since >= lv.end_after_s:
-                return [self._end(track, s, p_fake, ts)]
-        else:
-            s.low_since = None
-        if ts - s.last_event >= lv.update_every_s:
-            s.last_event = ts
-            return [self._event("update", track, s, p_fake, ts)]
-        return []
+        if change.kind == "new":
+            self._open[change.track] = (self._new_id(), ts)
+            return [self._event("new", change)]
+        if change.kind == "end":
+            return [self._event("end", change)]
+        alert_id, last = self._open[change.track]
+        if ts - last < self.update_every_s:
+            return []
+        self._open[change.track] = (alert_id, ts)
+        return [self._event("update", change)]
 
     def track_ended(self, track: int, ts: float) -> list[AlertEvent]:
-        """The tracker lost the face: its open alert ends and its state goes."""
-        s = self._tracks.pop(track, None)
-        if s is None or s.alert_id is None:
-            return []
-        return [self._end(track, s, s.scores[-1], ts)]
+        """The tracker lost the face: its open alert ends."""
+        change = self._rule.track_ended(track, ts)
+        return [] if change is None else [self._event("end", change)]
 
     def close(self, ts: float) -> list[AlertEvent]:
         """Shutdown: end every open alert."""
-        return [e for track in list(self._tracks) for e in self.track_ended(track, ts)]
+        return [self._event("end", change) for change in self._rule.close(ts)]
 
-    def _end(self, track: int, s: _TrackState, p_fake: float, ts: float) -> AlertEvent:
-        event = self._event("end", track, s, p_fake, ts, ended=True)
-        s.alert_id, s.since, s.low_since, s.scores = None, None, None, []
-        s.quiet_until = ts + self.levels.cooldown_s
-        return event
-
-    def _event(self, kind: str, track: int, s: _TrackState, p: float, ts: float, ended: bool = False) -> AlertEvent:
+    def _event(self, kind: str, change: AlertChange) -> AlertEvent:
+        alert_id = self._open[change.track][0]
+        if kind == "end":
+            del self._open[change.track]
         return AlertEvent(
             kind=kind,
-            alert_id=s.alert_id or "",
+            alert_id=alert_id,
             stream=self.stream,
-            track=track,
-            ts=ts,
-            started_at=s.since if s.since is not None else ts,
-            ended_at=ts if ended else None,
-            score=p,
-            peak_score=max(s.scores),
-            mean_score=sum(s.scores) / len(s.scores),
+            track=change.track,
+            ts=change.ts,
+            started_at=change.started_at,
+            ended_at=change.ts if kind == "end" else None,
+            score=change.score,
+            peak_score=change.peak,
+            mean_score=change.mean,
             threshold=self.levels.on,
             model_id=self.model_id,
-            frame_ts=ts,
+            frame_ts=change.ts,
         )

@@ -10,6 +10,7 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from edge_model.errors import DfdError
+from edge_model.scan import stream_fps
 from stream.secrets import mask_url
 
 
@@ -39,6 +40,15 @@ def open_video(source: str, options: dict[str, str] | None = None, timeout: floa
         container.close()
         raise VideoError(f"{shown}: not a video (no video stream)")
     return container
+
+
+def video_fps(source: str) -> float:
+    """The file's frame rate: `dfd scan` turns frame indices into the seconds the live rule sees."""
+    container = open_video(source)
+    try:
+        return stream_fps(container.streams.video[0])
+    finally:
+        container.close()
 
 
 def iter_frames(source: str, every: int = 1, max_frames: int | None = None) -> Iterator[tuple[int, np.ndarray]]:

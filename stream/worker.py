@@ -25,11 +25,11 @@ from edge_model.pipeline import FacePipeline
 from edge_model.runner import ModelRunner
 from edge_model.tracker import FaceTracker
 from stream.bus import EventSender, Frame, FrameReceiver
-from stream.config import Config, PolicySection
+from stream.config import Config
 from stream.curve import CurveSettings, curve_context
 from stream.evidence import EvidenceWriter
 from stream.messages import AlertEvent, ScoreEvent, WorkerStats
-from stream.policy import AlertPolicy, PolicyLevels
+from stream.policy import AlertPolicy
 from stream.ring import RingSpec
 
 STATS_EVERY_S = 1.0
@@ -45,12 +45,6 @@ class WorkerSpec:
     rings: dict[str, RingSpec] | None = None  # None: JPEG frames (tcp)
     supervised: bool = True
     curve: CurveSettings | None = None  # CURVE keys for tcp:// (stream.curve)
-
-
-def policy_levels(p: PolicySection, threshold: float) -> PolicyLevels:
-    """The config's levels; the on-level defaults to the model's calibrated threshold."""
-    on = p.on if p.on is not None else threshold
-    return PolicyLevels(on, max(0.0, on - p.off_margin), p.min_duration_s, p.end_after_s, p.cooldown_s, p.update_every_s)
 
 
 @dataclass
@@ -70,7 +64,7 @@ class Worker:
         self.spec = spec
         self.runner = ModelRunner(cfg.model.path or None, cfg.model.threads, cfg.model.precision)
         self.detector = FaceDetector(cfg.detector.range, cfg.detector.min_score, cfg.detector.max_faces, cfg.model.threads)
-        self.levels = policy_levels(cfg.policy, self.runner.manifest.threshold)
+        self.levels = cfg.policy.levels(self.runner.manifest.threshold)
         self.evidence = EvidenceWriter(cfg.alerts.evidence_dir)
         self.frames = FrameReceiver(ctx, spec.frames, spec.rings)
         self.events = EventSender(ctx, spec.events_endpoint)
@@ -84,7 +78,8 @@ class Worker:
             cfg = self.spec.config
             tracker = FaceTracker(cfg.tracker.iou, cfg.tracker.max_missed)
             pipeline = FacePipeline(self.runner, self.detector, tracker, cfg.detector.every)
-            self.streams[stream] = _StreamWork(pipeline, AlertPolicy(stream, self.levels, self.runner.model_id))
+            policy = AlertPolicy(stream, self.levels, self.runner.model_id, cfg.policy.update_every_s)
+            self.streams[stream] = _StreamWork(pipeline, policy)
         return self.streams[stream]
 
     def process(self, frame: Frame) -> None:
@@ -100,7 +95,7 @@ class Worker:
             w.crops.setdefault(face.track_id, deque(maxlen=self.spec.config.alerts.clip_frames)).append(face.crop)
         for win in result.windows:
             self.events.send(ScoreEvent(h.stream, win.track_id, h.seq, h.ts, done, win.p_fake))
-            for event in w.policy.score(win.track_id, win.p_fake, h.ts):
+            for event in w.policy.score(win, h.ts):
                 self._alert(w, event, frame.image)
         for track in result.ended:
             for event in w.policy.track_ended(track, h.ts):

@@ -49,10 +49,12 @@ def test_malformed_manifest(model_copy):
 
 def test_windows_slide_by_hop_and_free_state():
     w = TrackWindows(window=4, hop=2)
-    due = [w.push(7, np.full(3, i, np.float32), i) for i in range(10)]
+    due = [w.push(7, np.full(3, i, np.float32), i, 0.8 + 0.01 * i) for i in range(10)]
     assert due == [False, False, False, True, False, True, False, True, False, True]
     window, first, last = w.window_of(7)
     assert window.shape == (4, 3) and (first, last) == (6, 9)
+    frames, face_score = w.evidence(7)
+    assert frames == 10 and face_score == pytest.approx(0.845)
     w.drop(7)
     assert len(w) == 0
 
@@ -60,7 +62,7 @@ def test_windows_slide_by_hop_and_free_state():
 def test_short_track_gets_one_padded_window():
     w = TrackWindows(window=8, hop=4)
     for i in range(5):
-        w.push(1, np.full(2, i, np.float32), 10 + i)
+        w.push(1, np.full(2, i, np.float32), 10 + i, 0.9)
     window, first, last = w.partial(1, min_len=4)
     assert window.shape == (8, 2) and (first, last) == (10, 14)
     assert w.partial(1, min_len=6) is None

@@ -20,7 +20,7 @@ def dfd(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def face_clip(tmp_path_factory):
-    return write_face_clip(tmp_path_factory.mktemp("scan") / "face.mp4", n=24, width=480, height=360)
+    return write_face_clip(tmp_path_factory.mktemp("scan") / "face.mp4", n=36, width=480, height=360)
 
 
 def scan_json(video, model, *extra) -> dict:
@@ -29,21 +29,26 @@ def scan_json(video, model, *extra) -> dict:
     return json.loads(out.stdout)
 
 
-def test_scan_json_has_tracks_and_windows(face_clip, tiny_model):
+def test_scan_json_has_tracks_windows_and_the_rule(face_clip, tiny_model):
     report = scan_json(face_clip, tiny_model)
     assert report["verdict"] in ("fake", "real")
-    assert report["frames"] == 24 and report["model"].startswith("tiny-test")
+    assert report["frames"] == 36 and report["fps"] == 15 and report["model"].startswith("tiny-test")
     track = report["tracks"][0]
-    assert track["first_frame"] == 0 and track["last_frame"] == 23
+    assert track["first_frame"] == 0 and track["last_frame"] == 35 and track["frames"] == 36
+    assert track["decides"] and track["face_score"] > 0.8
     assert len(track["windows"]) >= 5
     scores = [w["p_fake"] for w in track["windows"]]
-    assert track["score"] == pytest.approx(np.mean(scores))
-    assert report["score"] == pytest.approx(max(t["score"] for t in report["tracks"]))
+    assert track["mean"] == pytest.approx(np.mean(scores))
+    assert report["score"] == pytest.approx(max(t["score"] for t in report["tracks"] if t["decides"]))
+    assert (report["verdict"] == "fake") == any(t["alerts"] for t in report["tracks"])
 
 
-def test_verdict_follows_the_threshold(face_clip, always_fake_model):
+def test_an_always_fake_model_raises_an_alert_period(face_clip, always_fake_model):
     report = scan_json(face_clip, always_fake_model)
     assert report["verdict"] == "fake" and report["score"] > 0.99
+    (period,) = report["tracks"][0]["alerts"]
+    assert period["peak"] > 0.99 and period["end_frame"] == 35  # open until the file ended
+    assert period["start_s"] == pytest.approx(period["start_frame"] / 15)
 
 
 def test_every_and_max_frames(face_clip, tiny_model):
@@ -52,10 +57,10 @@ def test_every_and_max_frames(face_clip, tiny_model):
     assert report["tracks"][0]["last_frame"] == 14
 
 
-def test_no_face_verdict(tmp_path, tiny_model):
+def test_no_face_is_insufficient(tmp_path, tiny_model):
     blank = [np.full((240, 320, 3), 40 + i, np.uint8) for i in range(10)]
     report = scan_json(write_clip(tmp_path / "blank.mp4", blank), tiny_model)
-    assert report["verdict"] == "no-face" and report["score"] is None and report["tracks"] == []
+    assert report["verdict"] == "insufficient" and report["score"] is None and report["tracks"] == []
 
 
 def test_real_clip_from_shared_data(tiny_model):

@@ -1,10 +1,14 @@
 """Evaluate an exported model on labelled videos and photos, through the edge run time.
 
 Each file goes through `edge_model.scan.scan_frames` (detector, tracker,
-crop, int8 encoder, per-track windows, temporal head): the numbers are those
-of `dfd scan` and the live system. The runner also keeps every embedding it
+crop, int8 encoder, per-track windows, temporal head, and the live decision
+rule at the model's threshold with the default levels): the numbers are those
+of `dfd scan` and the live system. A video's score and verdict are scan's; a
+video that is `insufficient` (no track carried enough evidence) is listed as
+such and left out of the video level. The runner also keeps every embedding it
 computed, so the frame level costs one temporal pass per face and no second
-encoding. A photo has no window, so its window score is its frame score.
+encoding. A photo has no window, so its window score is its frame score, and
+its video-level score is its best face's.
 """
 
 from __future__ import annotations
@@ -19,13 +23,14 @@ import numpy as np
 from rich.console import Console
 from rich.progress import Progress
 
+from edge_model.decision import DecisionLevels
 from edge_model.detector import FaceDetector
 from edge_model.pipeline import FacePipeline
 from edge_model.runner import ModelRunner
 from edge_model.scan import scan_frames
 from edge_model.tracker import FaceTracker
 from training.sources import MediaItem
-from training.video import VideoError, is_image, pad_frame, read_frames
+from training.video import VideoError, is_image, pad_frame, read_frames, video_fps
 
 
 class RecordingRunner(ModelRunner):
@@ -85,6 +90,7 @@ class MediaScores:
     video: dict[str, list] = field(default_factory=lambda: {"y": [], "s": []})
     files: list[dict] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    insufficient: list[str] = field(default_factory=list)  # videos without a deciding track: not in `video`
 
 
 def evaluate_media(
@@ -97,6 +103,7 @@ def evaluate_media(
     console: Console,
 ) -> MediaScores:
     runner = RecordingRunner(model_dir, threads=1)
+    levels = DecisionLevels(runner.manifest.threshold)
     out = MediaScores()
     per_video: dict[tuple[str, int], list[float]] = defaultdict(list)
     with Progress(console=console) as progress:
@@ -111,7 +118,7 @@ def evaluate_media(
                 if max_frames:
                     frames = (f for f, _ in zip(frames, range(max_frames)))
                 counted = LastIndex(frames)
-                report = scan_frames(counted, pipeline, video=item.path.name)
+                report = scan_frames(counted, pipeline, levels, video_fps(item.path), video=item.path.name)
                 seconds = covered_seconds(item.path, counted.last)
             except VideoError as exc:
                 out.skipped.append(str(exc))
@@ -119,18 +126,22 @@ def evaluate_media(
                 continue
             frame_p = runner.frame_scores()
             window_p = [w["p_fake"] for t in report.tracks for w in t.windows]
+            verdict: str | None = report.verdict
+            score = report.score
             if is_image(item.path):
                 window_p = frame_p.tolist()
+                verdict, score = None, (float(max(frame_p)) if len(frame_p) else None)
+            elif verdict == "insufficient":
+                out.insufficient.append(item.path.name)
             out.frame["y"] += [item.label] * len(frame_p)
             out.frame["s"] += frame_p.tolist()
             out.window["y"] += [item.label] * len(window_p)
             out.window["s"] += window_p
-            score = report.score if report.score is not None else (max(frame_p) if len(frame_p) else None)
             if score is not None:
-                per_video[(video_key(item), item.label)].append(float(score))
+                per_video[(video_key(item), item.label)].append(score)
             out.files.append({
                 "name": item.path.name, "unit": video_key(item), "label": item.label, "score": score,
-                "verdict": report.verdict, "alerts": sum(t.score >= report.threshold for t in report.tracks),
+                "verdict": verdict, "alerts": sum(len(t.alerts) for t in report.tracks),
                 "seconds": seconds, "faces": len(frame_p), "windows": len(window_p),
                 "windows_above": sum(p >= report.threshold for p in window_p), "photo": is_image(item.path),
             })

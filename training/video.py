@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from edge_model.errors import DfdError
+from edge_model.scan import DEFAULT_FPS, stream_fps
 
 VIDEO_EXTS = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".gif"}
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
@@ -25,6 +26,22 @@ class VideoError(DfdError):
 
 def is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTS
+
+
+def video_fps(path: str | Path) -> float:
+    """The file's frame rate, for the decision rule's seconds (a photo: DEFAULT_FPS)."""
+    path = Path(path)
+    if is_image(path):
+        return DEFAULT_FPS
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise VideoError(f"{path.name}: no video stream")
+            return stream_fps(container.streams.video[0])
+    except av.FFmpegError as exc:
+        raise VideoError(f"{path.name}: cannot open ({exc.__class__.__name__}: {exc})") from None
 
 
 def read_frames(path: str | Path, fps: float | None = None) -> Iterator[tuple[int, np.ndarray]]:
