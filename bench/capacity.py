@@ -1,7 +1,7 @@
 """How many concurrent 30-fps 640x480 one-face streams `dfd watch` holds.
 
 The number of file sources paced in real time goes up one at a time until a
-stream loses 1% or more of its frames (skipped in the ring, dropped at
+stream loses 1% or more of its frames (dropped in the ring, dropped at
 capture, or never captured because the capture itself fell behind). The
 figure is the last number that held. It is measured under the default config,
 and under configs/low-end.toml pinned to one core with taskset.
@@ -67,7 +67,7 @@ def watch(ctx: Context, cfg: WatchConfig, streams: int, *, poll_db: bool = False
 
 
 def throughput(run: WatchRun, warmup_s: float) -> dict[str, dict]:
-    """Per stream, after the warm-up: processed fps, skipped fps and the share of the source's frames lost.
+    """Per stream, after the warm-up: processed fps, dropped fps and the share of the source's frames lost.
 
     Each worker reports frames since its previous report, so frames over the
     span between a worker's first and last counted report are exact.
@@ -76,14 +76,14 @@ def throughput(run: WatchRun, warmup_s: float) -> dict[str, dict]:
     per: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for s in run.of_type("stats"):
         per[(s["worker"], s["stream"])].append(s)
-    fps: dict[str, dict] = defaultdict(lambda: {"processed_fps": 0.0, "skipped_fps": 0.0, "faces": 0})
+    fps: dict[str, dict] = defaultdict(lambda: {"processed_fps": 0.0, "dropped_fps": 0.0, "faces": 0})
     for (_, stream), stats in per.items():
         stats = [s for s in sorted(stats, key=lambda s: s["ts"]) if s["ts"] >= start]
         if len(stats) < 2:
             continue
         span = stats[-1]["ts"] - stats[0]["ts"]
         fps[stream]["processed_fps"] += sum(s["processed"] for s in stats[1:]) / span
-        fps[stream]["skipped_fps"] += sum(s["skipped"] for s in stats[1:]) / span
+        fps[stream]["dropped_fps"] += sum(s["dropped"] for s in stats[1:]) / span
         fps[stream]["faces"] = max(fps[stream]["faces"], max(s["faces"] for s in stats))
     for row in fps.values():
         row["lost_pct"] = max(0.0, 100.0 * (1.0 - row["processed_fps"] / FPS))
@@ -104,11 +104,11 @@ def step_log(run: WatchRun, streams: int, warmup_s: float) -> dict:
     row = {"streams": streams, "lost_pct": round(worst, 2), "held": ok}
     if fps:
         w = max(fps.values(), key=lambda r: r["lost_pct"])
-        row.update(processed_fps=round(w["processed_fps"], 2), skipped_fps=round(w["skipped_fps"], 2))
+        row.update(processed_fps=round(w["processed_fps"], 2), dropped_fps=round(w["dropped_fps"], 2))
     final = (run.of_type("summary") or run.of_type("streams") or [{}])[-1].get("streams", {})
     if final:
         row["capture_fps_min"] = min(s.get("capture_fps", 0.0) for s in final.values())
-        row["dropped_at_capture"] = sum(s.get("dropped", 0) for s in final.values())
+        row["dropped_at_capture"] = sum(s.get("dropped_at_capture", 0) for s in final.values())
     return row
 
 

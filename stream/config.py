@@ -6,6 +6,7 @@ overrides first, so a bad flag gets the same one-line error as a bad file.
 
 from __future__ import annotations
 
+import difflib
 import os
 import sys
 from pathlib import Path
@@ -159,12 +160,26 @@ def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
     node[leaf] = value
 
 
+def _known_keys(loc: tuple) -> list[str]:
+    """The keys allowed next to the unknown one at `loc`, e.g. ("stream", "wrokers") -> StreamSection's."""
+    model: Any = Config
+    for part in loc[:-1]:
+        if isinstance(part, int):  # an entry of [[sources]]
+            continue
+        annotation = model.model_fields[part].annotation
+        model = getattr(annotation, "__args__", (annotation,))[0]
+    return list(model.model_fields)
+
+
 def _one_line(err: ValidationError) -> str:
     first = err.errors()[0]
     key = ".".join(str(p) for p in first["loc"])
     msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
-        return f"{key}: unknown key"
+        close = difflib.get_close_matches(str(first["loc"][-1]), _known_keys(first["loc"]), n=1, cutoff=0.6)
+        parent = ".".join(str(p) for p in first["loc"][:-1] if not isinstance(p, int))
+        hint = f" (did you mean {parent + '.' if parent else ''}{close[0]}?)" if close else ""
+        return f"{key}: unknown key{hint}"
     if not first["loc"]:  # a check across sections: its message already names the key
         return msg
     value = first.get("input")

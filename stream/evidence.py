@@ -8,6 +8,7 @@ model saw), written as an H.264 mp4 with PyAV. Files go under
 from __future__ import annotations
 
 import re
+import tempfile
 from fractions import Fraction
 from pathlib import Path
 
@@ -35,6 +36,22 @@ def write_clip(path: Path, crops_rgb: list[np.ndarray], fps: float) -> None:
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(crop[: stream.height, : stream.width]), format="rgb24")
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
+
+
+def unwritable(root: str | Path) -> str:
+    """Why evidence can't be saved under `root` (one line with the fix), or "" when it can.
+
+    Checked once at start, so the user hears of it then, not inside the first alert's record.
+    """
+    try:
+        Path(root).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=root):
+            return ""
+    except OSError as exc:
+        return (
+            f"evidence folder {root} is not writable ({exc.strerror or exc}): alerts are recorded without"
+            " snapshots or clips; fix: --evidence-dir DIR (alerts.evidence_dir) you can write to, or its permissions"
+        )
 
 
 class EvidenceWriter:

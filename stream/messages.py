@@ -57,7 +57,7 @@ class WorkerStats:
     stream: str
     ts: float
     processed: int  # frames processed since the last stats message
-    skipped: int  # frames announced but overwritten in the ring before they were read
+    dropped: int  # frames announced but overwritten in the ring before a worker read them
     rejected: int  # malformed messages
     faces: int
     interval_s: float

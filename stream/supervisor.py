@@ -31,6 +31,7 @@ from stream.bus import DirectoryServer, Endpoints, EventReceiver, ipc_endpoints,
 from stream.capture import EXIT_UNUSABLE, CaptureSpec, run_capture
 from stream.config import Config, secret_from_env
 from stream.curve import curve_context, curve_settings
+from stream.evidence import unwritable
 from stream.messages import AlertEvent, Message, ScoreEvent, StreamState, WorkerStats
 from stream.ring import FrameRing, RingSpec
 from stream.sources import Source
@@ -40,6 +41,49 @@ RATE_WINDOW_S = 5.0
 STOP_GRACE_S = 3.0
 DRAIN_S = 2.0  # after every source ended, let the workers finish
 HISTORY = 24
+KEPT_ALERTS = 50
+
+
+@dataclass
+class AlertRow:
+    """One alert as the console lists it: its events folded into one line that changes state."""
+
+    alert_id: str
+    stream: str
+    track: int
+    started_at: float
+    peak: float
+    score: float  # the last window score
+    state: str = "open"  # "open" | "ended"
+    evidence: str = ""  # the face snapshot, else the frame; or why there is none
+
+    def update(self, m: AlertEvent) -> None:
+        self.peak, self.score = m.peak_score, m.score
+        if m.kind == "end":
+            self.state = "ended"
+        if not self.evidence:
+            self.evidence = m.evidence.get("face") or m.evidence.get("frame") or ""
+            if not self.evidence and m.details.get("evidence_error"):
+                self.evidence = f"none: {m.details['evidence_error']}"
+
+
+class AlertBoard:
+    """The alerts of this run, one row each (their events folded in); the last KEPT_ALERTS."""
+
+    def __init__(self) -> None:
+        self._rows: dict[str, AlertRow] = {}  # by id, oldest first
+
+    def fold(self, m: AlertEvent) -> None:
+        row = self._rows.get(m.alert_id)
+        if row is None:
+            row = self._rows[m.alert_id] = AlertRow(m.alert_id, m.stream, m.track, m.started_at, m.peak_score, m.score)
+            if len(self._rows) > KEPT_ALERTS:
+                del self._rows[next(iter(self._rows))]
+        row.update(m)
+
+    def rows(self) -> list[AlertRow]:
+        """Open alerts first, then ended ones; newest first in each."""
+        return sorted(self._rows.values(), key=lambda r: (r.state != "open", -r.started_at))
 
 
 @dataclass
@@ -52,15 +96,16 @@ class StreamStats:
     error: str = ""
     reconnects: int = 0
     captured: int = 0
-    dropped: int = 0
+    dropped_at_capture: int = 0  # no free ring slot: every worker was busy
     processed: int = 0
-    skipped: int = 0
+    dropped_in_ring: int = 0  # a newer frame took its slot before a worker was free
     faces: int = 0
     alerts: int = 0
     active: set = field(default_factory=set)
     score: float | None = None
     history: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
     latency_ms: deque = field(default_factory=lambda: deque(maxlen=600))
+    came_online: bool = False  # a frame arrived at least once
     last_frame: float = field(default_factory=time.monotonic)  # for the stall watchdog
     _capture: deque = field(default_factory=deque)  # (t, captured, dropped)
     _work: deque = field(default_factory=deque)  # (t, worker, processed, skipped, interval_s)
@@ -72,16 +117,17 @@ class StreamStats:
             self.last_frame = now  # the stall watchdog counts from the last frame or state change
         prev = self._capture[-1] if self._capture else (now, m.captured, m.dropped)
         self.captured += max(0, m.captured - prev[1])
-        self.dropped += max(0, m.dropped - prev[2])
+        self.came_online = self.came_online or m.captured > 0
+        self.dropped_at_capture += max(0, m.dropped - prev[2])
         self._capture.append((now, m.captured, m.dropped))
         self.state, self.error, self.reconnects = m.state, m.error, max(self.reconnects, m.reconnects)
 
     def on_stats(self, m: WorkerStats, now: float) -> None:
         self.processed += m.processed
-        self.skipped += m.skipped
+        self.dropped_in_ring += m.dropped
         self.faces = m.faces
         self.latency_ms.extend(m.latency_ms)
-        self._work.append((now, m.worker, m.processed, m.skipped, m.interval_s))
+        self._work.append((now, m.worker, m.processed, m.dropped, m.interval_s))
 
     def on_score(self, m: ScoreEvent) -> None:
         self.score = m.p_fake
@@ -103,17 +149,18 @@ class StreamStats:
             (t0, c0, d0), (t1, c1, d1) = self._capture[0], self._capture[-1]
             if t1 > t0:
                 capture_fps, dropped_fps = (c1 - c0) / (t1 - t0), (d1 - d0) / (t1 - t0)
-        process_fps = skipped_fps = 0.0
+        process_fps = 0.0
         for worker in {w[1] for w in self._work}:  # each worker's counts over the time they cover
             mine = [w for w in self._work if w[1] == worker and now - w[0] <= RATE_WINDOW_S]
             covered = sum(w[4] for w in mine)
             if covered > 0:
                 process_fps += sum(w[2] for w in mine) / covered
-                skipped_fps += sum(w[3] for w in mine) / covered
-        return capture_fps, process_fps, dropped_fps + skipped_fps
+                dropped_fps += sum(w[3] for w in mine) / covered
+        return capture_fps, process_fps, dropped_fps
 
     def snapshot(self, now: float) -> dict[str, Any]:
-        capture_fps, process_fps, skipped_fps = self._rates(now)
+        """The stream's numbers. "dropped" counts every captured frame no worker scored."""
+        capture_fps, process_fps, dropped_fps = self._rates(now)
         lat = np.asarray(self.latency_ms) if self.latency_ms else None
         return {
             "source": self.shown,
@@ -122,11 +169,11 @@ class StreamStats:
             "reconnects": self.reconnects,
             "capture_fps": round(capture_fps, 1),
             "process_fps": round(process_fps, 1),
-            "skipped_fps": round(skipped_fps, 1),
+            "dropped_fps": round(dropped_fps, 1),
             "captured": self.captured,
             "processed": self.processed,
-            "dropped": self.dropped,
-            "skipped": self.skipped,
+            "dropped": self.dropped_at_capture + self.dropped_in_ring,
+            "dropped_at_capture": self.dropped_at_capture,
             "latency_p50_ms": None if lat is None else round(float(np.percentile(lat, 50)), 1),
             "latency_p95_ms": None if lat is None else round(float(np.percentile(lat, 95)), 1),
             "faces": self.faces,
@@ -134,6 +181,7 @@ class StreamStats:
             "history": [round(x, 3) for x in self.history],
             "alerts": self.alerts,
             "active_alerts": len(self.active),
+            "came_online": self.came_online,
         }
 
 
@@ -178,9 +226,11 @@ class Supervisor:
         self.notice = notice or (lambda line: None)
         self.manifest = load_manifest(resolve_model_dir(cfg.model.path or None))
         self.stopping = False
+        self._stopped = False
         self.started = time.monotonic()
         self.streams = {s.name: StreamStats(s.name, s.shown) for s in sources}
-        self.alerts: deque[AlertEvent] = deque(maxlen=50)
+        self.alerts = AlertBoard()
+        self.problems: list[str] = []  # found at start (evidence folder, database): shown until the end
         self.rejected = 0
         self.children: list[Child] = []
         self.rings: list[FrameRing] = []
@@ -204,8 +254,15 @@ class Supervisor:
     def start(self) -> None:
         from stream.alerts import open_recorder  # the recorder's back ends load only for `watch`
 
-        s = self.cfg.stream
-        self.recorder = open_recorder(self.cfg.alerts.url, self.cfg.alerts.spool, secret_from_env(self.cfg.alerts.password_env))
+        s, a = self.cfg.stream, self.cfg.alerts
+        self.recorder = open_recorder(a.url, a.spool, secret_from_env(a.password_env))
+        sink = self.recorder.status()
+        if sink.state != "ok":
+            self._problem(
+                f"alerts: {sink.last_error}; they wait in {a.spool} and are written when it is reachable;"
+                " fix: start the database, or --alerts URL (alerts.url)"
+            )
+        self._problem(unwritable(a.evidence_dir))
         self.inbox = EventReceiver(self._zmq, self.endpoints.events)
         if self.endpoints.directory:
             self.directory = DirectoryServer(self._zmq, self.endpoints, self.manifest.model_id)
@@ -229,6 +286,12 @@ class Supervisor:
         for child in self.children:
             child.start(self._mp)
 
+    def _problem(self, line: str) -> None:
+        """A problem found at start: said now (stderr) and kept for the console's status."""
+        if line:
+            self.problems.append(line)
+            self.notice(line)
+
     # ---- the loop ----------------------------------------------------------------------------
     def handle(self, msg: Message, now: float) -> None:
         self.emit(msg)
@@ -246,7 +309,7 @@ class Supervisor:
         elif isinstance(msg, AlertEvent):
             if msg.stream in self.streams:
                 self.streams[msg.stream].on_alert(msg)
-            self.alerts.appendleft(msg)
+            self.alerts.fold(msg)
             self.recorder.submit(msg)
 
     def poll(self, timeout_s: float) -> None:
@@ -322,7 +385,10 @@ class Supervisor:
 
     # ---- stop --------------------------------------------------------------------------------
     def stop(self) -> None:
-        """Stop every process (SIGTERM, then SIGKILL after the grace), flush alerts, unlink rings."""
+        """Stop every process (SIGTERM, then SIGKILL after the grace), flush alerts, unlink rings. Once."""
+        if self._stopped:
+            return
+        self._stopped = True
         for child in self.children:
             if child.proc is not None and child.proc.exitcode is None:
                 child.proc.terminate()
@@ -366,6 +432,8 @@ class Supervisor:
                 for c in self.children
             },
             "rejected": self.rejected + (self.inbox.rejected if self.inbox else 0),
+            "problems": list(self.problems),
+            "evidence_dir": self.cfg.alerts.evidence_dir,
             "segments": [r.spec.name for r in self.rings],  # shared memory this run owns (unlinked at stop)
             "sink": None if sink is None else {
                 "state": sink.state, "spool_depth": sink.spool_depth, "written": sink.written,

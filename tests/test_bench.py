@@ -89,9 +89,9 @@ def test_cpuinfo_counts_physical_cores():
     assert _cpuinfo(text) == ("Test CPU", {"fpu", "avx2"}, 2)
 
 
-def _stats(worker, stream, ts, processed, skipped=0):
+def _stats(worker, stream, ts, processed, dropped=0):
     return {"type": "stats", "worker": worker, "stream": stream, "ts": ts, "processed": processed,
-            "skipped": skipped, "rejected": 0, "faces": 1, "interval_s": 1.0, "latency_ms": []}
+            "dropped": dropped, "rejected": 0, "faces": 1, "interval_s": 1.0, "latency_ms": []}
 
 
 def test_throughput_counts_frames_after_warmup_per_worker():
@@ -104,7 +104,7 @@ def test_throughput_counts_frames_after_warmup_per_worker():
     fps = throughput(run, warmup_s=2.0)
     assert fps["a"]["processed_fps"] == pytest.approx(30.0)
     assert fps["a"]["lost_pct"] == pytest.approx(0.0)
-    assert fps["b"]["processed_fps"] == pytest.approx(20.0) and fps["b"]["skipped_fps"] == pytest.approx(10.0)
+    assert fps["b"]["processed_fps"] == pytest.approx(20.0) and fps["b"]["dropped_fps"] == pytest.approx(10.0)
     assert held(run, 2, 2.0) == (False, pytest.approx(100 / 3))
     assert held(run, 3, 2.0)[0] is False  # a stream that never reported did not hold
 

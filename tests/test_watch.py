@@ -101,6 +101,39 @@ def test_only_bad_sources_exit_2_with_one_line(tiny_model, tmp_path):
     assert out.stderr.strip() == "dfd watch: error: missing.mp4: no such file"
 
 
+def test_no_source_ever_giving_a_frame_exits_1(tiny_model, tmp_path):
+    out = dfd_watch("cam=rtsp://127.0.0.1:9/none", "--no-console", "--duration", "3", "--model", str(tiny_model),
+                    "--alerts", f"sqlite:///{tmp_path / 'alerts.db'}", cwd=tmp_path)
+    assert out.returncode == 1, out.stderr
+    assert "no source produced a frame" in out.stderr.splitlines()[-1]
+    summary = json.loads(out.stdout.splitlines()[-1])
+    assert summary["type"] == "summary" and summary["streams"]["cam"]["came_online"] is False
+
+
+def test_an_unwritable_evidence_folder_and_an_unreachable_database_are_said_at_start(clips, tiny_model, tmp_path):
+    (tmp_path / "a-file").write_text("")
+    out = dfd_watch(str(clips[1]), "--no-console", "--duration", "3", "--model", str(tiny_model),
+                    "--evidence-dir", str(tmp_path / "a-file" / "evidence"),
+                    "--alerts", "mysql://root@127.0.0.1:9/dfd", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    said = out.stderr.splitlines()
+    assert any("evidence folder" in line and "not writable" in line and "fix: --evidence-dir" in line for line in said)
+    assert any(line.startswith("dfd watch: alerts: mysql://root@127.0.0.1:9/dfd") and "fix: start the database"
+               in line for line in said), out.stderr
+    problems = json.loads(out.stdout.splitlines()[-1])["problems"]
+    assert len(problems) == 2  # the console's status shows the same lines
+
+
+def test_json_lines_have_one_style(clips, tiny_model, tmp_path):
+    out = dfd_watch(str(clips[1]), "--no-console", "--duration", "3", "--model", str(tiny_model),
+                    "--alerts", f"sqlite:///{tmp_path / 'alerts.db'}", cwd=tmp_path)
+    lines = out.stdout.splitlines()
+    assert {json.loads(line)["type"] for line in lines} >= {"streams", "summary", "state"}
+    assert all(line == json.dumps(json.loads(line), separators=(",", ":")) for line in lines)
+    summary = json.loads(lines[-1])["streams"]["door"]
+    assert "skipped" not in summary and "skipped_fps" not in summary and "dropped_fps" in summary
+
+
 def config(tmp_path: Path, model: Path, **overrides):
     return load_config(None, {
         "model.path": str(model),
@@ -204,7 +237,7 @@ def test_ctrl_c_or_sigterm_stops_everything_and_unlinks_the_rings(how, clips, al
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 0, err
+    assert proc.returncode == (130 if how == "ctrl-c" else 143), err
     events = [json.loads(line) for line in rest.splitlines()]
     assert any(e["type"] == "alert" and e["kind"] == "end" for e in events)  # the open alert was closed
     summary = events[-1]

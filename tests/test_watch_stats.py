@@ -24,7 +24,7 @@ def test_rates_over_the_last_seconds():
     snap = st.snapshot(5.0)
     assert snap["capture_fps"] == 25.0
     assert snap["process_fps"] == 20.0  # two workers share the stream
-    assert snap["skipped_fps"] == 7.0  # 5 dropped by the capture + 2 overwritten in the ring
+    assert snap["dropped_fps"] == 7.0  # 5 dropped by the capture + 2 overwritten in the ring
     assert snap["captured"] == 125 and snap["processed"] == 100
     assert snap["latency_p50_ms"] == 10.0 and snap["latency_p95_ms"] > 10.0
 

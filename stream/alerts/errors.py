@@ -9,6 +9,10 @@ class AlertStoreError(DfdError):
     """A bad alerts URL, bad credentials, an unknown database or an unusable file: one masked line."""
 
 
+class NothingRecorded(AlertStoreError):
+    """Reading a store that no `dfd watch` has written yet: an empty history, not a failure."""
+
+
 class StoreUnavailable(Exception):
     """The database is unreachable or refuses writes right now; the writer spools and retries."""
 

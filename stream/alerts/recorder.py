@@ -251,7 +251,7 @@ def open_recorder(
         store.connect()
     except StoreUnavailable as exc:
         healthy, last_error = False, str(exc)
-        log.warning("alerts: %s; spooling to %s until it is reachable", last_error, spool.path)
+        log.info("alerts: %s; spooling to %s until it is reachable", last_error, spool.path)  # the caller says it
     except AlertStoreError:
         spool.close()
         raise

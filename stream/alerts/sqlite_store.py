@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from stream.alerts.errors import AlertStoreError, StoreUnavailable
+from stream.alerts.errors import AlertStoreError, NothingRecorded, StoreUnavailable
 from stream.alerts.schema import SQLITE
 from stream.alerts.store import AlertStore, one_line
 from stream.alerts.url import StoreURL
@@ -24,7 +24,7 @@ class SQLiteStore(AlertStore):
             raise AlertStoreError(f"{self.masked}: {self.path} is a directory, not a SQLite file")
         if not self.path.exists():
             if self.must_exist:
-                raise AlertStoreError(f"{self.masked}: no alerts recorded yet ({self.path} does not exist)")
+                raise NothingRecorded(f"{self.masked}: no alerts recorded yet ({self.path} does not exist)")
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:

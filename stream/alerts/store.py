@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
-from stream.alerts.errors import AlertStoreError, RecordRejected, StoreUnavailable
+from stream.alerts.errors import AlertStoreError, NothingRecorded, RecordRejected, StoreUnavailable
 from stream.alerts.records import AlertRecord, alert_from_row, alert_row, event_from_row, event_row
 from stream.alerts.schema import (
     ALERTS,
@@ -99,7 +99,7 @@ class AlertStore(ABC):
         except AlertStoreError:
             raise
         except Exception as exc:
-            raise AlertStoreError(
+            raise NothingRecorded(
                 f"{self.masked}: no dfd alert tables here (nothing recorded yet?): {one_line(exc)}"
             ) from None
         if current < LATEST_VERSION:

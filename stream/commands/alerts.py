@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import re
 import sys
 import time
@@ -18,8 +17,9 @@ from rich.table import Table
 
 from edge_model.errors import DfdError
 from stream.alerts import AlertRecord, open_store
+from stream.alerts.errors import NothingRecorded
 from stream.alerts.records import EVIDENCE_KINDS
-from stream.alerts.store import AlertStore
+from stream.commands.common import output_console, to_json
 from stream.config import load_config, secret_from_env
 
 HELP = """alerts: list recorded alerts, or show one with its events and evidence
@@ -109,11 +109,9 @@ def _duration(alert: AlertRecord) -> str:
     return f"{alert.ended_at - alert.started_at:.1f} s"
 
 
-def _print_table(alerts: list[AlertRecord], store: AlertStore, console: Console) -> None:
-    if not alerts:
-        console.print(f"no alerts in {store.masked} match")
-        return
-    table = Table(title=f"{len(alerts)} alerts in {store.masked}", title_justify="left", box=box.SIMPLE_HEAD)
+def _print_table(alerts: list[AlertRecord], where: str, console: Console) -> None:
+    """The table, with its header even when empty: an empty history is an answer, not an error."""
+    table = Table(title=f"{len(alerts)} alerts in {where}", title_justify="left", box=box.SIMPLE_HEAD)
     for name in ("id", "stream", "track", "started", "duration", "peak", "mean", "face"):
         table.add_column(name, justify="right" if name in ("track", "peak", "mean") else "left",
                          no_wrap=name not in ("stream", "face"), overflow="fold", min_width=6)
@@ -135,7 +133,7 @@ def _print_alert(alert: AlertRecord, console: Console) -> None:
         ("mean score", _score(alert.mean_score)), ("threshold", _score(alert.threshold)),
         ("model", alert.model_id),
     ] + [(f"evidence: {k}", alert.evidence.get(k, "-")) for k in EVIDENCE_KINDS] + [
-        ("details", json.dumps(alert.details) if alert.details else "-"),
+        ("details", to_json(alert.details) if alert.details else "-"),
     ]:
         head.add_row(name, value)
     console.print(head)
@@ -154,7 +152,7 @@ def _print_csv(alerts: list[AlertRecord]) -> None:
     for a in alerts:
         row = {k: v for k, v in _as_dict(a, with_events=False).items() if k in CSV_FIELDS}
         row.update({f"{k}_path": a.evidence.get(k, "") for k in EVIDENCE_KINDS})
-        row["details"] = json.dumps(a.details) if a.details else ""
+        row["details"] = to_json(a.details) if a.details else ""
         writer.writerow(row)
 
 
@@ -162,31 +160,34 @@ def run(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise AlertsQueryError(f"--limit {args.limit}: must be at least 1")
     cfg = load_config(args.config, {"alerts.url": args.alerts_url})
+    if args.action == "show":
+        if not args.alert_id:
+            raise AlertsQueryError("show needs an alert id: dfd alerts show ID")
+        if args.csv:
+            raise AlertsQueryError("show prints one alert; use --json, or --csv with the list")
+    now = time.time()
+    since = parse_time(args.since, now) if args.since else None
+    until = parse_time(args.until, now, flag="--until") if args.until else None
     store = open_store(cfg.alerts.url, secret_from_env(cfg.alerts.password_env), must_exist=True)
-    # A table piped to a file or a pager is not squeezed into 80 columns.
-    console = Console() if sys.stdout.isatty() else Console(width=200)
+    console = output_console()
     try:
         if args.action == "show":
-            if not args.alert_id:
-                raise AlertsQueryError("show needs an alert id: dfd alerts show ID")
             alert = store.get_alert(args.alert_id)
-            if args.json or args.csv:
-                if args.csv:
-                    raise AlertsQueryError("show prints one alert; use --json, or --csv with the list")
-                print(json.dumps(_as_dict(alert, with_events=True), indent=2))
+            if args.json:
+                print(to_json(_as_dict(alert, with_events=True)))
             else:
                 _print_alert(alert, console)
             return 0
-        now = time.time()
-        since = parse_time(args.since, now) if args.since else None
-        until = parse_time(args.until, now, flag="--until") if args.until else None
-        alerts = store.list_alerts(stream=args.stream, since=since, until=until, limit=args.limit)
+        try:
+            alerts = store.list_alerts(stream=args.stream, since=since, until=until, limit=args.limit)
+        except NothingRecorded:
+            alerts = []
     finally:
         store.close()
     if args.json:
-        print(json.dumps([_as_dict(a, with_events=False) for a in alerts], indent=2))
+        print(to_json([_as_dict(a, with_events=False) for a in alerts]))
     elif args.csv:
         _print_csv(alerts)
     else:
-        _print_table(alerts, store, console)
+        _print_table(alerts, store.masked, console)
     return 0

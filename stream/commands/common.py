@@ -1,11 +1,18 @@
-"""Flags shared by the commands that read a config file."""
+"""What the commands share: config flags, the one JSON style, and the stdout console."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from typing import Any
 
+from rich.console import Console
+
 from stream.config import Config, load_config
+
+# Without a terminal, tables are laid out this wide and text is never hard-wrapped.
+PIPE_WIDTH = 200
 
 # flag dest -> dotted config key it overrides
 OVERRIDES = {
@@ -56,3 +63,21 @@ def config_from_args(args: argparse.Namespace) -> Config:
         key: getattr(args, dest) for dest, key in OVERRIDES.items() if getattr(args, dest, None) is not None
     }
     return load_config(args.config, overrides)
+
+
+def to_json(value: Any) -> str:
+    """The one JSON style of every command's output: compact, one line, so grep and jq see alike."""
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+class _OutputConsole(Console):
+    def on_broken_pipe(self) -> None:
+        """rich would exit 1 here; `dfd`'s main ends every command the same quiet way instead."""
+        raise BrokenPipeError
+
+
+def output_console() -> Console:
+    """A rich console on stdout. Piped to a file or a pager, lines are not hard-wrapped at 80."""
+    if sys.stdout.isatty():
+        return _OutputConsole()
+    return _OutputConsole(width=PIPE_WIDTH, soft_wrap=True)

@@ -11,12 +11,15 @@ Examples:
   dfd watch a.mp4 b.mp4 --no-console --duration 20
   dfd watch --transport tcp cam.mp4           # then, on another host:
   dfd watch --worker-only --connect CAPTURE_HOST --model DIR
+
+Exit codes: 0 stopped by --duration or every file source ended; 130 Ctrl-C
+(SIGINT); 143 SIGTERM; 1 no source ever produced a frame; 2 bad input
+(config, flags, no source can be opened); 141 the reader of stdout went away.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import socket
@@ -26,7 +29,7 @@ import types
 
 from edge_model.errors import DfdError
 from stream.bus import fetch_directory
-from stream.commands.common import add_config_arguments, config_from_args
+from stream.commands.common import add_config_arguments, config_from_args, to_json
 from stream.config import Config, secret_from_env
 from stream.curve import curve_context, curve_settings
 from stream.messages import Message, to_dict
@@ -38,6 +41,7 @@ from stream.worker import WorkerSpec, run_worker
 HELP = __doc__
 DEFAULT_PORT = 5570
 DEMO_SOURCES = ["real=demo://real", "fake=demo://fake"]
+EXIT_NO_FRAME = 1
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -92,45 +96,72 @@ def run(args: argparse.Namespace) -> int:
     console_on = cfg.console.enabled and not args.no_console
 
     def emit_json(msg: Message) -> None:
-        print(secrets(json.dumps(to_dict(msg), separators=(",", ":"))), flush=True)
+        print(secrets(to_json(to_dict(msg))), flush=True)
 
     sup = Supervisor(cfg, sources, args.port, emit=None if console_on else emit_json, notice=notice_stderr)
-    stop = _stop_on_signals(sup)
+    signals = _StopOnSignals(sup)
     try:
         sup.start()
         if console_on:
-            from stream.console import LiveConsole
-
-            with LiveConsole(cfg.console.refresh_hz) as live:
-                sup.notice = lambda line: live.notice(secrets(line))
-                sup.run(args.duration, tick=lambda: live.update(sup.stats(), list(sup.alerts)))
-                live.update(sup.stats(), list(sup.alerts), force=True)
+            _watch_with_console(sup, args.duration, secrets)
         else:
-            last = time.monotonic()
-
-            def summary() -> None:
-                nonlocal last
-                if time.monotonic() - last >= 1.0:
-                    last = time.monotonic()
-                    print(secrets(json.dumps({"type": "streams", **sup.stats()})), flush=True)
-
-            sup.run(args.duration, tick=summary)
+            _watch_with_json(sup, args.duration, secrets)
     finally:
-        sup.stop()
-        stop()
-    if not console_on:
-        print(secrets(json.dumps({"type": "summary", **sup.stats()})), flush=True)
+        sup.stop()  # idempotent: the console path stops first, to show the alerts' ends
+        signals.restore()
+    return _exit_code(sup, signals.received, notice_stderr)
+
+
+def _watch_with_console(sup: Supervisor, duration: float | None, secrets: SecretFilter) -> None:
+    from stream.console import LiveConsole, closing_summary
+
+    with LiveConsole(sup.cfg.console.refresh_hz) as live:
+        sup.notice = lambda line: live.notice(secrets(line))
+        sup.run(duration, tick=lambda: live.update(sup.stats(), sup.alerts.rows()))
+        sup.stop()  # the workers' last events end the open alerts: the last screen shows them ended
+        live.update(sup.stats(), sup.alerts.rows(), force=True)
+    live.console.print(closing_summary(sup.stats()))
+
+
+def _watch_with_json(sup: Supervisor, duration: float | None, secrets: SecretFilter) -> None:
+    last = time.monotonic()
+
+    def every_second() -> None:
+        nonlocal last
+        if time.monotonic() - last >= 1.0:
+            last = time.monotonic()
+            print(secrets(to_json({"type": "streams", **sup.stats()})), flush=True)
+
+    sup.run(duration, tick=every_second)
+    sup.stop()
+    print(secrets(to_json({"type": "summary", **sup.stats()})), flush=True)
+
+
+def _exit_code(sup: Supervisor, signum: int | None, notice) -> int:
+    """128 + the signal that stopped the run; 1 when no source ever gave a frame; else 0."""
+    if signum is not None:
+        return 128 + signum
+    if not any(st.came_online for st in sup.streams.values()):
+        notice("no source produced a frame (see the lines above)")
+        return EXIT_NO_FRAME
     return 0
 
 
-def _stop_on_signals(sup: Supervisor):
-    """Ctrl-C or SIGTERM: leave the loop and stop cleanly. Returns a function that restores the handlers."""
+class _StopOnSignals:
+    """Ctrl-C or SIGTERM: leave the loop and stop cleanly, remembering which signal it was."""
 
-    def handler(signum: int, frame: types.FrameType | None) -> None:
-        sup.stopping = True
+    def __init__(self, sup: Supervisor) -> None:
+        self.received: int | None = None
 
-    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    return lambda: [signal.signal(s, h) for s, h in old.items()]
+        def handler(signum: int, frame: types.FrameType | None) -> None:
+            self.received = signum
+            sup.stopping = True
+
+        self._old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore(self) -> None:
+        for s, h in self._old.items():
+            signal.signal(s, h)
 
 
 def run_remote_worker(args: argparse.Namespace, cfg: Config) -> int:
