@@ -24,6 +24,9 @@ from edge_model.blend import blend, deform_mask, hull_mask
 # The inner edge of the lips on the face mesh, in order: the mouth's opening.
 INNER_LIPS = [78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95]
 
+# The nose tip and the outermost points of the right and left cheek on the face mesh.
+NOSE_TIP, RIGHT_CHEEK, LEFT_CHEEK = 1, 234, 454
+
 # Named points on the clean-to-sloppy scale of `sample_quality`.
 QUALITY_LEVELS = {"clean": 0.0, "medium": 0.5, "sloppy": 1.0}
 
@@ -219,6 +222,20 @@ def face_size(points: np.ndarray) -> float:
     """Geometric mean of the mesh's width and height, in pixels."""
     extent = np.ptp(np.asarray(points, np.float32)[:, :2], axis=0)
     return float(np.sqrt(max(extent[0] * extent[1], 1.0)))
+
+
+def yaw(points: np.ndarray) -> np.ndarray:
+    """How far the head is turned, for meshes (..., 468, 2): where the nose tip lies between the
+    cheeks, -0.5..0.5 (0 frontal).
+
+    A donor turned away from the target's pose has its far side squeezed into
+    a few pixels, which the warp then stretches over half the target's face;
+    donors are picked with a yaw near the target's.
+    """
+    pts = np.asarray(points, np.float64)[..., :2]
+    axis = pts[..., LEFT_CHEEK, :] - pts[..., RIGHT_CHEEK, :]
+    along = ((pts[..., NOSE_TIP, :] - pts[..., RIGHT_CHEEK, :]) * axis).sum(-1)
+    return along / np.maximum((axis * axis).sum(-1), 1e-6) - 0.5
 
 
 def jitter_points(points: np.ndarray, amount: float, rng: np.random.Generator) -> np.ndarray:

@@ -17,12 +17,16 @@ from hypothesis import strategies as st
 from edge_model.blend import hull_mask
 from edge_model.facemesh import MESH_POINTS
 from edge_model.faceswap import (
+    LEFT_CHEEK,
+    NOSE_TIP,
+    RIGHT_CHEEK,
     match_colour,
     sample_quality,
     swap_clip,
     swap_frame,
     triangulate,
     warp_face,
+    yaw,
 )
 from tests.conftest import shared_data
 from training.store import Clip, ClipRecord, Dataset
@@ -161,10 +165,34 @@ def test_donor_never_shares_an_identity_and_is_real_with_a_mesh(tmp_path):
     pool = DonorPool(data, records)
     assert {r.group for r in pool.donors} == {"a", "b", "a+c", "c"}
     for group in ("a", "c", "a+b", "x", "b+c"):
-        picked = {pool.pick(group, np.random.default_rng(s)).group for s in range(60)}
+        picked = {pool.pick(group, 0.0, np.random.default_rng(s)).record.group for s in range(60)}
         assert all(not identities(g) & identities(group) for g in picked), (group, picked)
-    assert {pool.pick("a", np.random.default_rng(s)).group for s in range(60)} == {"b", "c"}
-    assert pool.pick("a+b+c", np.random.default_rng(0)) is None
+    assert pool.pick("a+b+c", 0.0, np.random.default_rng(0)) is None
+
+
+def _turned(mesh: np.ndarray, turn: float) -> np.ndarray:
+    """`mesh` with its cheeks at x 30 and 98 and the nose tip placed for a yaw of `turn`."""
+    out = mesh.copy()
+    out[[RIGHT_CHEEK, LEFT_CHEEK, NOSE_TIP]] = [[30, 60], [98, 60], [64 + 68 * turn, 70]]
+    return out
+
+
+def test_donor_is_turned_like_the_target(tmp_path):
+    data = Dataset(tmp_path / "ds")
+    data.clips_dir.mkdir(parents=True)
+    records = []
+    for i, turns in enumerate([(-0.3, -0.25), (0.3, 0.02, -0.1)]):  # a photo-like clip and a video-like one
+        n = len(turns)
+        r = ClipRecord(f"clip{i}", f"video{i}", f"p{i}", 0, "real", "test", 1, n, 0, n - 1, True)
+        mesh = np.stack([_turned(_mesh(50 + k), t) for k, t in enumerate(turns)])
+        data.write_clip(r, Clip(np.stack([_image(60 + k) for k in range(n)]), np.arange(n), np.zeros((n, 6, 2)), mesh))
+        records.append(r)
+    assert yaw(_turned(_mesh(0), 0.1)) == pytest.approx(0.1)
+    pool = DonorPool(data, records)
+    for s in range(10):
+        donor = pool.pick("x", 0.05, np.random.default_rng(s))
+        assert donor.record.clip == "clip1" and yaw(donor.mesh) == pytest.approx(0.02)
+        assert pool.pick("x", -0.35, np.random.default_rng(s)).record.clip == "clip0"
 
 
 def test_swap_window_makes_a_fake_twin_or_none(tmp_path):

@@ -10,11 +10,15 @@ shares an identity with the target, or the "fake" would be the same person.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from edge_model.faceswap import SwapQuality, swap_clip
-from training.store import ClipRecord, Dataset
+from edge_model.faceswap import SwapQuality, swap_clip, yaw
+from training.store import Clip, ClipRecord, Dataset
+
+# Donors drawn per window; the one whose head is turned most like the target's is used.
+CANDIDATES = 4
 
 
 def identities(group: str) -> frozenset[str]:
@@ -27,7 +31,14 @@ def usable_mesh(meshes: np.ndarray | Sequence[np.ndarray] | None) -> np.ndarray 
     if meshes is None or len(meshes) == 0:
         return None
     arr = np.asarray(meshes, np.float32)
-    return arr if arr.ndim == 3 and arr.shape[-1] >= 2 and np.isfinite(arr).all() else None
+    return arr[..., :2] if arr.ndim == 3 and arr.shape[-1] >= 2 and np.isfinite(arr).all() else None
+
+
+@dataclass
+class Donor:
+    record: ClipRecord
+    face: np.ndarray  # uint8 RGB (S, S, 3)
+    mesh: np.ndarray  # float32 (468, 2) in the face's pixels
 
 
 class DonorPool:
@@ -41,22 +52,31 @@ class DonorPool:
     def __len__(self) -> int:
         return len(self.donors)
 
-    def pick(self, group: str, rng: np.random.Generator) -> ClipRecord | None:
-        """A donor clip showing none of `group`'s people, or None when the pool has none."""
+    def others(self, group: str) -> list[int]:
+        """Indices of the donors that show none of `group`'s people."""
         own = identities(group)
-        allowed = [i for i, people in enumerate(self._people) if not people & own]
-        return self.donors[allowed[int(rng.integers(len(allowed)))]] if allowed else None
+        return [i for i, people in enumerate(self._people) if not people & own]
 
-    def face(self, record: ClipRecord, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray] | None:
-        """A random frame of a donor clip with a finite mesh: uint8 RGB face and (468, 2) mesh."""
-        clip = self.data.load(record.clip)
-        if clip.mesh is None:
+    def pick(self, group: str, target_yaw: float, rng: np.random.Generator) -> Donor | None:
+        """A face of another identity, turned about like the target (`yaw`), or None when there is none.
+
+        Of CANDIDATES random donor clips, the frame with the yaw nearest the target's wins.
+        """
+        allowed = self.others(group)
+        best: tuple[float, ClipRecord, Clip, int] | None = None
+        for i in rng.permutation(allowed)[:CANDIDATES] if allowed else []:
+            record = self.donors[int(i)]
+            clip = self.data.load(record.clip)
+            ok = np.array([], int) if clip.mesh is None else np.flatnonzero(np.isfinite(clip.mesh).all(axis=(1, 2)))
+            if len(ok):
+                gaps = np.abs(yaw(clip.mesh[ok]) - target_yaw)
+                j = int(np.argmin(gaps))
+                if best is None or gaps[j] < best[0]:
+                    best = (float(gaps[j]), record, clip, int(ok[j]))
+        if best is None:
             return None
-        ok = np.flatnonzero(np.isfinite(clip.mesh).all(axis=(1, 2)))
-        if not len(ok):
-            return None
-        i = int(ok[rng.integers(len(ok))])
-        return np.asarray(clip.faces[i]), np.asarray(clip.mesh[i, :, :2], np.float32)
+        _, record, clip, k = best
+        return Donor(record, np.asarray(clip.faces[k]), np.asarray(clip.mesh[k, :, :2], np.float32))
 
     def swap_window(
         self,
@@ -75,8 +95,7 @@ class DonorPool:
         target = usable_mesh(meshes)
         if target is None or len(target) != len(faces):
             return None
-        donor = self.pick(group, rng)
-        face = None if donor is None else self.face(donor, rng)
-        if face is None:
+        donor = self.pick(group, float(yaw(target).mean()), rng)
+        if donor is None:
             return None
-        return swap_clip(np.asarray(faces), target, face[0], face[1], rng, quality)
+        return swap_clip(np.asarray(faces), target, donor.face, donor.mesh, rng, quality)
