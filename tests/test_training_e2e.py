@@ -40,9 +40,9 @@ def data_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("data")
     (root / "real_videos").mkdir()
     (root / "deepfake_videos").mkdir()
-    for i in range(5):
-        write_clip(root / "real_videos" / f"person{i}.mp4", face_frames(16, 320, 240, seed=i), fps=10)
-    write_clip(root / "deepfake_videos" / "swap0.mp4", _swapped(face_frames(16, 320, 240, seed=9)), fps=10)
+    for i in range(5):  # 2.4 s: long enough for the decision rule to decide on each video
+        write_clip(root / "real_videos" / f"person{i}.mp4", face_frames(24, 320, 240, seed=i), fps=10)
+    write_clip(root / "deepfake_videos" / "swap0.mp4", _swapped(face_frames(24, 320, 240, seed=9)), fps=10)
     (root / "real_videos" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video")
     return root
 
