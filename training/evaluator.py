@@ -1,4 +1,8 @@
-"""`dfd evaluate`'s two paths (a prepared dataset, or labelled media via the edge run time) and its report."""
+"""`dfd evaluate`'s two paths (a prepared dataset, or labelled media via the edge run time) and its report.
+
+Labelled media with an exported model run on the base install: torch loads only
+for a prepared dataset or a checkpoint, and matplotlib only for the plots.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
 from rich.console import Console
-from torch.utils.data import DataLoader
 
 from edge_model.crop import CropSpec
 from edge_model.errors import DfdError
@@ -17,20 +19,34 @@ from edge_model.manifest import load_manifest
 from edge_model.runner import ModelRunner
 from training.media_eval import evaluate_media
 from training.metrics import summarize
-from training.plots import save_plots
-from training.scoring import onnx_predict, predict, video_scores
 from training.sources import discover, labelled_folder
 from training.store import Dataset
-from training.trainer import load_model
-from training.windows import WindowDataset, WindowSpec, collate
+
+TRAIN_EXTRA = "pip install -e '.[train]' (see the README for CPU-only PyTorch)"
+
+
+def _torch():
+    """torch, or one line saying which install brings it."""
+    try:
+        import torch
+    except ImportError:
+        raise DfdError(f"a prepared dataset or a checkpoint needs PyTorch, from the train extra: {TRAIN_EXTRA}") from None
+    return torch
 
 
 def _held_out(checkpoint: Path) -> set[str]:
-    ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    ck = _torch().load(checkpoint, map_location="cpu", weights_only=False)
     return set(ck["split"]["val_videos"])
 
 
 def _dataset_curves(args: argparse.Namespace, console: Console) -> tuple[dict, float, dict]:
+    torch = _torch()
+    from torch.utils.data import DataLoader
+
+    from training.scoring import onnx_predict, predict, video_scores
+    from training.trainer import load_model
+    from training.windows import WindowDataset, WindowSpec, collate
+
     data = Dataset(args.data)
     records = data.records()
     if args.checkpoint:
@@ -104,7 +120,12 @@ def evaluate(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     full = {"threshold": threshold, "levels": report, "source": "dataset" if is_dataset else "media", "detail": detail}
     (args.out / "report.json").write_text(json.dumps(full, indent=2, default=float) + "\n")
-    save_plots(args.out, curves, report)
+    try:
+        from training.plots import save_plots
+    except ImportError:
+        console.print("[yellow]no plots[/]: they need matplotlib (pip install matplotlib)")
+    else:
+        save_plots(args.out, curves, report)
     for lv, r in report.items():
         console.print(
             f"{lv:>6}: n={r['n']:<5} fake={r['n_fake']:<5} AUC {r['roc_auc']:.4f}  AP {r['average_precision']:.4f}  "

@@ -1,0 +1,49 @@
+"""`dfd evaluate` on labelled videos with an exported model runs on the base install: no torch, no matplotlib."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.stream_clips import make_clip
+
+# Each of these imports fails in the child, as it would on `pip install -e .` without the train extra.
+NOT_INSTALLED = ["torch", "torchvision", "matplotlib", "sklearn"]
+RUN = f"""
+import sys
+for name in {NOT_INSTALLED!r}:
+    sys.modules[name] = None
+from stream.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def dfd_without_train_extra(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", RUN, *args], capture_output=True, text=True, timeout=300)
+
+
+def test_media_evaluation_needs_no_torch(tiny_model, tmp_path):
+    data = tmp_path / "videos"
+    (data / "real_videos").mkdir(parents=True)
+    (data / "deepfake_videos").mkdir()
+    make_clip(data / "real_videos" / "a.mp4", seconds=1.0)
+    make_clip(data / "deepfake_videos" / "b.mp4", seconds=1.0, size=(480, 360))
+    out = dfd_without_train_extra("evaluate", str(data), "--model", str(tiny_model), "--out", str(tmp_path / "eval"))
+    assert out.returncode == 0, out.stderr
+    report = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert report["source"] == "media" and report["levels"]["frame"]["n"] > 0
+    assert sorted(f["name"] for f in report["detail"]["files"]) == ["a.mp4", "b.mp4"]
+    assert "no plots" in out.stderr and "matplotlib" in out.stderr
+
+
+def test_a_checkpoint_without_torch_is_one_line(tmp_path):
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "dataset.json").write_text("{}")
+    out = dfd_without_train_extra("evaluate", str(tmp_path / "ds"), "--checkpoint", str(tmp_path / "best.pt"),
+                                  "--out", str(tmp_path / "eval"))
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        "dfd evaluate: error: a prepared dataset or a checkpoint needs PyTorch, from the train extra: "
+        "pip install -e '.[train]' (see the README for CPU-only PyTorch)"
+    ]
