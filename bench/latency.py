@@ -23,6 +23,7 @@ ALERT_EVERYTHING = """# dfd bench: alert on every face track, at once, and often
 on = 0.000001
 off_margin = 0.0
 min_duration_s = 0.0
+min_track_frames = 1
 end_after_s = 0.3
 cooldown_s = 0.0
 update_every_s = 0.5
