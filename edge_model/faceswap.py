@@ -151,7 +151,8 @@ def match_colour(src: np.ndarray, ref: np.ndarray, region: np.ndarray, strength:
     lab_s = cv2.cvtColor(src, cv2.COLOR_RGB2LAB)
     ms, ss = (v.ravel() for v in cv2.meanStdDev(lab_s, mask=inside))
     mr, sr = (v.ravel() for v in cv2.meanStdDev(cv2.cvtColor(ref, cv2.COLOR_RGB2LAB), mask=inside))
-    scale = 1.0 + strength * ((sr + 1e-3) / (ss + 1e-3) - 1.0)
+    # spread ratio clamped: a flat-coloured donor would otherwise have its JPEG chroma noise blown up
+    scale = 1.0 + strength * (np.clip((sr + 1e-3) / (ss + 1e-3), 0.6, 1.6) - 1.0)
     shift = ms + strength * (mr - ms) - ms * scale
     lab = cv2.transform(lab_s, np.column_stack([np.diag(scale), shift]))  # saturates to 0..255
     return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
@@ -206,13 +207,13 @@ def sample_quality(rng: np.random.Generator, level: float | None = None) -> Swap
 
     return SwapQuality(
         feather=lerp(0.05, 0.01),
-        shrink=lerp(0.06, 0.0),
+        shrink=lerp(0.06, 0.01),
         deform=lerp(0.1, 0.6),
         colour=min(1.0, lerp(1.0, 0.35)),
         blur=lerp(0.0, 0.012),
         jitter=lerp(0.002, 0.02),
-        ratio=min(1.0, lerp(1.0, 0.85)),
-        flicker=lerp(0.0, 0.08),
+        ratio=1.0 - lerp(0.0, 0.1),
+        flicker=lerp(0.0, 0.06),
         poisson=bool(rng.random() < 0.6 * (1.0 - s) + 0.1),
         mask_seed=int(rng.integers(1 << 31)),
     )
@@ -314,7 +315,7 @@ def swap_clip(
     triangles = triangulate(np.mean(targets, axis=0))
     out = np.empty_like(frames)
     for t, (frame, pts) in enumerate(zip(frames, targets)):
-        ratio = float(np.clip(q.ratio + rng.normal(0.0, q.flicker), 0.3, 1.0)) if q.flicker > 0 else q.ratio
+        ratio = float(np.clip(q.ratio + rng.normal(0.0, q.flicker), 0.6, 1.0)) if q.flicker > 0 else q.ratio
         out[t] = swap_frame(frame, jitter_points(pts, q.jitter, rng), donor, donor_mesh, q, triangles, ratio)
     return out
 
