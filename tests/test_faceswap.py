@@ -145,6 +145,13 @@ def test_sampled_qualities_run_from_clean_to_sloppy():
 # --- the donor pool over a prepared dataset
 
 
+def _record(i: int, group: str, label: int, n: int, has_mesh: bool) -> ClipRecord:
+    return ClipRecord(
+        clip=f"clip{i}", video_id=f"video{i}", group=group, label=label, method="real", source="test",
+        track=1, n_frames=n, first_frame=0, last_frame=n - 1, has_mesh=has_mesh,
+    )
+
+
 def _dataset(tmp_path) -> tuple[Dataset, list[ClipRecord]]:
     """Clips of people a, b, c, d (d without a mesh) and a fake of e, with one shown as `a+c`."""
     data = Dataset(tmp_path / "ds")
@@ -152,7 +159,7 @@ def _dataset(tmp_path) -> tuple[Dataset, list[ClipRecord]]:
     specs = [("a", 0, True, 3), ("b", 0, True, 1), ("a+c", 0, True, 4), ("c", 0, True, 1), ("d", 0, False, 2), ("e", 1, True, 2)]
     records = []
     for i, (group, label, has_mesh, n) in enumerate(specs):
-        r = ClipRecord(f"clip{i}", f"video{i}", group, label, "real", "test", 1, n, 0, n - 1, has_mesh)
+        r = _record(i, group, label, n, has_mesh)
         mesh = np.stack([_mesh(30 + i + k) for k in range(n)]) if has_mesh else None
         faces = np.stack([_image(40 + i + k) for k in range(n)])
         data.write_clip(r, Clip(faces, np.arange(n), np.zeros((n, 6, 2), np.float32), mesh))
@@ -183,7 +190,7 @@ def test_donor_is_turned_like_the_target(tmp_path):
     records = []
     for i, turns in enumerate([(-0.3, -0.25), (0.3, 0.02, -0.1)]):  # a photo-like clip and a video-like one
         n = len(turns)
-        r = ClipRecord(f"clip{i}", f"video{i}", f"p{i}", 0, "real", "test", 1, n, 0, n - 1, True)
+        r = _record(i, f"p{i}", 0, n, True)
         mesh = np.stack([_turned(_mesh(50 + k), t) for k, t in enumerate(turns)])
         data.write_clip(r, Clip(np.stack([_image(60 + k) for k in range(n)]), np.arange(n), np.zeros((n, 6, 2)), mesh))
         records.append(r)
