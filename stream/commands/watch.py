@@ -13,7 +13,8 @@ Examples:
   dfd watch --worker-only --connect CAPTURE_HOST --model DIR
 
 Exit codes: 0 stopped by --duration or every file source ended; 130 Ctrl-C
-(SIGINT); 143 SIGTERM; 1 no source ever produced a frame; 2 bad input
+(SIGINT); 143 SIGTERM; 1 no source ever produced a frame
+(they failed or never connected); 2 bad input
 (config, flags, no source can be opened); 141 the reader of stdout went away.
 """
 
@@ -138,10 +139,14 @@ def _watch_with_json(sup: Supervisor, duration: float | None, secrets: SecretFil
 
 
 def _exit_code(sup: Supervisor, signum: int | None, notice) -> int:
-    """128 + the signal that stopped the run; 1 when no source ever gave a frame; else 0."""
+    """128 + the signal that stopped the run; 1 when no source ever gave a frame; else 0.
+
+    A run stopped (by --duration) while its sources were still starting has not failed yet.
+    """
     if signum is not None:
         return 128 + signum
-    if not any(st.came_online for st in sup.streams.values()):
+    streams = sup.streams.values()
+    if not any(st.came_online for st in streams) and not any(st.state == "starting" for st in streams):
         notice("no source produced a frame (see the lines above)")
         return EXIT_NO_FRAME
     return 0
