@@ -1,4 +1,4 @@
-"""One video (or photo) -> face clips: decode, detect, track, crop with the run time's crop.
+"""One video (or photo, or crop pair) -> face clips: decode, detect, track, crop with the run time's crop.
 
 Runs in worker processes; each builds its detector, tracker and face mesh
 once. A worker writes its clips' files itself (the names are unique per
@@ -15,9 +15,9 @@ import numpy as np
 from edge_model.crop import CropSpec, crop_face, crop_transform, map_points
 from edge_model.detector import FaceDetector
 from edge_model.errors import DfdError
-from training.sources import MediaItem
+from training.sources import CropPair, Item, MediaItem
 from training.store import Clip, ClipRecord, Dataset
-from training.video import VideoError, is_image, read_frames
+from training.video import VideoError, is_image, pad_frame, read_frames
 
 
 @dataclass
@@ -71,7 +71,9 @@ class Preparer:
         self.make_tracker = FaceTracker
         self.mesh = load_mesh(opts.mesh)
 
-    def __call__(self, item: MediaItem) -> VideoResult:
+    def __call__(self, item: Item) -> VideoResult:
+        if isinstance(item, CropPair):
+            return self._pair(item)
         video = {"video_id": item.video_id, "name": item.path.name, **item.record()}
         try:
             tracks = self._tracks(item)
@@ -107,6 +109,39 @@ class Preparer:
         video["frames"] = sum(r.n_frames for r in records)
         return VideoResult(video, records)
 
+    def _pair(self, pair: CropPair) -> VideoResult:
+        """Both crops cut with the box found on the real one, so the pair differs by the fake alone."""
+        video = {"video_id": pair.video_id, "name": pair.fake.name, **pair.record()}
+        try:
+            real, fake = (pad_frame(_read_image(p), pair.pad) for p in (pair.real, pair.fake))
+        except VideoError as exc:
+            return VideoResult(video, error=str(exc))
+        if real.shape != fake.shape:
+            return VideoResult(video, error=f"{pair.fake.name}: not the size of its original {pair.real.name}")
+        faces = self.detector.detect(real)
+        if not faces:
+            return VideoResult(video, error=f"{pair.real.name}: no face found")
+        face, spec = faces[0], self.opts.spec
+        m = crop_transform(face.box, face.keypoints, spec)
+        mesh = None if self.mesh is None else map_points(self.mesh.landmarks(real, face.box, face.keypoints)[:, :2], m)
+        records = []
+        for label, image in ((0, real), (1, fake)):
+            record = ClipRecord(
+                clip=f"{pair.video_id}__{'fake' if label else 'real'}", video_id=pair.video_id, group=pair.group,
+                label=label, method=pair.method if label else "real", source=pair.source, track=label,
+                n_frames=1, first_frame=0, last_frame=0, has_mesh=mesh is not None, pair=True,
+            )
+            clip = Clip(
+                faces=crop_face(image, face.box, face.keypoints, spec)[None],
+                frames=np.zeros(1, np.int32),
+                keypoints=map_points(face.keypoints, m)[None],
+                mesh=None if mesh is None else mesh[None].astype(np.float32),
+            )
+            self.out.write_clip(record, clip)
+            records.append(record)
+        video.update(clips=2, frames=2)
+        return VideoResult(video, records)
+
     def _tracks(self, item: MediaItem) -> dict[int, _TrackFaces]:
         spec = self.opts.spec
         tracker = self.make_tracker()
@@ -128,6 +163,12 @@ class Preparer:
         return tracks
 
 
+def _read_image(path) -> np.ndarray:
+    if not path.is_file():
+        raise VideoError(f"{path.name}: missing")
+    return next(read_frames(path))[1]
+
+
 _worker: Preparer | None = None
 
 
@@ -136,6 +177,6 @@ def init_worker(root: str, opts: PrepareOptions) -> None:
     _worker = Preparer(Dataset(root), opts)
 
 
-def work(item: MediaItem) -> VideoResult:
+def work(item: Item) -> VideoResult:
     assert _worker is not None, "init_worker was not called"
     return _worker(item)

@@ -12,23 +12,25 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from edge_model.crop import CropSpec
 from edge_model.errors import DfdError
 from training.prepare import PrepareOptions, Preparer, init_worker, work
-from training.sources import MediaItem, apply_groups, discover, labelled_folder, read_groups
+from training.sources import Item, apply_groups, discover, labelled_folder, read_groups, read_pairs
 from training.store import Dataset
 
 
-def collect(args: argparse.Namespace) -> list[MediaItem]:
-    items: list[MediaItem] = []
+def collect(args: argparse.Namespace) -> list[Item]:
+    items: list[Item] = []
     if args.data_dir is not None:
         items += discover(args.data_dir)
     for folder in args.real:
         items += labelled_folder(folder, 0)
     for folder in args.fake:
         items += labelled_folder(folder, 1)
+    for csv_path in args.pairs:
+        items += read_pairs(csv_path)
     if args.groups:
         items = apply_groups(items, read_groups(args.groups))
     unique = {it.video_id: it for it in items}
     if not unique:
-        raise DfdError("no videos or photos found: give DATA_DIR with real_videos/ etc., or --real/--fake folders")
+        raise DfdError("no videos or photos found: give DATA_DIR with real_videos/ etc., --real/--fake folders or --pairs")
     return list(unique.values())
 
 
@@ -79,7 +81,7 @@ def preprocess(args: argparse.Namespace) -> int:
     return 0
 
 
-def _results(todo: list[MediaItem], root: str, opts: PrepareOptions, workers: int):
+def _results(todo: list[Item], root: str, opts: PrepareOptions, workers: int):
     if workers == 1 or len(todo) <= 1:
         prep = Preparer(Dataset(root), opts)
         yield from (prep(it) for it in todo)

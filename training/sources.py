@@ -5,7 +5,11 @@ Layouts understood:
   (also `real/`, `fake/`, `df/` for labelled evaluation folders);
 - FaceForensics++: `original_sequences/<set>/<c>/videos/XXX.mp4` and
   `manipulated_sequences/<method>/<c>/videos/XXX_YYY.mp4`;
-- DFDC: any folder with a `metadata.json` (`label`, `original`).
+- DFDC: any folder with a `metadata.json` (`label`, `original`);
+- pairs of face crops: a `pairs.csv` with columns `fake,original` (and an
+  optional `method`), naming images in `faces/` beside it or beside the CSV
+  (by stem or relative path). Both crops show the same frame, so a pair
+  differs only by the manipulation; it is kept whole in every split.
 
 The identity ("group") keeps one person's videos in one split. By default it
 is the file's stem; FF++ and DFDC fakes take the identities of their
@@ -21,11 +25,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from edge_model.errors import DfdError
-from training.video import MEDIA_EXTS
+from training.video import IMAGE_EXTS, MEDIA_EXTS
 
 REAL_DIRS = ("real_videos", "real_images", "real")
 FAKE_DIRS = ("deepfake_videos", "fake", "df")
 IDENTITY_SEP = "+"
+PAIRS_CSV = "pairs.csv"
+PAIRS_PAD = 0.3  # tight crops get this share of their side replicated on each side before detection
 
 
 class SourceError(DfdError):
@@ -46,6 +52,25 @@ class MediaItem:
         d = asdict(self)
         d.pop("path")
         return d
+
+
+@dataclass(frozen=True)
+class CropPair:
+    """A real face crop and the fake made from the same frame (one row of a pairs CSV)."""
+
+    real: Path
+    fake: Path
+    video_id: str  # both crops' clips are indexed under this one id
+    method: str
+    source: str
+    group: str  # the original's id: a fake always goes with its original
+    pad: float = PAIRS_PAD
+
+    def record(self) -> dict:
+        return {"video_id": self.video_id, "label": 1, "method": self.method, "source": self.source, "group": self.group}
+
+
+Item = MediaItem | CropPair
 
 
 def safe_id(text: str) -> str:
@@ -90,11 +115,46 @@ def _dfdc(folder: Path, root: Path) -> list[MediaItem]:
     return items
 
 
-def discover(root: Path) -> list[MediaItem]:
+def _image_index(folder: Path) -> dict[str, Path]:
+    if not folder.is_dir():
+        return {}
+    return {p.stem: p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS}
+
+
+def read_pairs(csv_path: Path, pad: float = PAIRS_PAD) -> list[CropPair]:
+    """The pairs of a pairs CSV. A missing image is kept here and reported by name when prepared."""
+    try:
+        with open(csv_path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise SourceError(f"pairs file {csv_path}: unreadable ({exc})") from None
+    if rows and not {"fake", "original"} <= set(rows[0]):
+        raise SourceError(f"pairs file {csv_path}: needs the columns `fake,original`")
+    folder = csv_path.parent
+    index = {**_image_index(folder), **_image_index(folder / "faces")}
+
+    def find(name: str) -> Path:
+        return index.get(name) or folder / name
+
+    source = safe_id(folder.name)
+    pairs = []
+    for row in rows:
+        fake, original = (row.get(k, "").strip() for k in ("fake", "original"))
+        if fake and original:
+            pairs.append(CropPair(
+                find(original), find(fake), safe_id(f"{source}__{Path(fake).stem}"),
+                safe_id(row.get("method") or "deepfake"), source, safe_id(Path(original).stem), pad,
+            ))
+    return pairs
+
+
+def discover(root: Path) -> list[Item]:
     """Every media file under `root` that a known layout labels."""
     if not root.is_dir():
         raise SourceError(f"data folder not found: {root}")
-    items: list[MediaItem] = []
+    items: list[Item] = []
+    for pairs in sorted(root.rglob(PAIRS_CSV)):
+        items += read_pairs(pairs)
     if (root / "original_sequences").is_dir() or (root / "manipulated_sequences").is_dir():
         items += _ffpp(root)
     for meta in sorted(root.rglob("metadata.json")):
@@ -133,9 +193,12 @@ def read_groups(path: Path) -> dict[str, str]:
     return {r[0].strip(): r[1].strip() for r in rows}
 
 
-def apply_groups(items: list[MediaItem], groups: dict[str, str]) -> list[MediaItem]:
-    out = []
+def apply_groups(items: list[Item], groups: dict[str, str]) -> list[Item]:
+    out: list[Item] = []
     for it in items:
+        if isinstance(it, CropPair):  # a pair's identity is its original
+            out.append(it)
+            continue
         group = groups.get(it.video_id) or groups.get(it.path.stem) or it.group
         out.append(MediaItem(it.path, it.video_id, it.label, it.method, it.source, group))
     return out

@@ -44,10 +44,11 @@ class ClipRecord:
     first_frame: int
     last_frame: int
     has_mesh: bool
+    pair: bool = False  # one crop of a real/fake pair from the same frame (a pairs CSV)
 
     @classmethod
     def from_dict(cls, d: dict) -> ClipRecord:
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 
 @dataclass

@@ -13,7 +13,7 @@ import math
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,10 +27,10 @@ from edge_model.crop import CropSpec
 from edge_model.errors import DfdError
 from training.augment import AugmentConfig, normalize_tensor
 from training.model import DeepfakeDetector, ModelConfig
-from training.scoring import Predictions, predict, window_metrics
-from training.splits import split
+from training.scoring import Predictions, encode_plan, predict, window_metrics
+from training.splits import hold_out, split
 from training.store import ClipRecord, Dataset
-from training.windows import WindowDataset, WindowSpec, collate
+from training.windows import Mixture, WindowDataset, WindowSpec, collate
 
 
 @dataclass
@@ -51,10 +51,12 @@ class TrainConfig:
     freeze_stages: int = 0  # freeze the stem and the first N backbone stages
     patience: int = 3  # epochs without a better validation AUC before stopping
     seed: int = 0
-    val_fraction: float = 0.15
+    val_fraction: float = 0.15  # of the identities left after the test split: picks epochs and the threshold
+    test_fraction: float = 0.1  # of the identities: never trained on nor used to choose, only reported
     real_only: bool = False
     sbi: bool = True
     temporal_sbi: float = 0.5
+    mixture: Mixture = field(default_factory=Mixture)
     windows_per_clip: int = 0  # per epoch; 0: as many as fit without overlap
     max_windows_per_clip: int = 0
     max_items_per_epoch: int = 0  # 0: every window of the epoch
@@ -123,8 +125,8 @@ class Trainer:
         seed_everything(cfg.seed)
         self.crop = CropSpec(cfg.size, stored.margin, stored.align, stored.mean, stored.std)
 
-        records = self.data.records()
-        train, val = split(records, cfg.val_fraction, cfg.seed)
+        rest, test = hold_out(self.data.records(), cfg.test_fraction)
+        train, val = split(rest, cfg.val_fraction, cfg.seed)
         if cfg.real_only:
             train = [r for r in train if r.label == 0]
         if not train:
@@ -133,18 +135,23 @@ class Trainer:
             raise DfdError("no validation clips: add more videos/identities or raise --val-fraction")
         if not cfg.sbi and not any(r.label for r in train):
             raise DfdError("training needs fakes: keep self-blending on, or add deepfake videos")
-        self.train_records, self.val_records = train, val
-        self.summary = {"train": data_summary(train), "val": data_summary(val)}
+        self.train_records, self.val_records, self.test_records = train, val, test
+        self.summary = {"train": data_summary(train), "val": data_summary(val), "test": data_summary(test)}
 
         wspec = WindowSpec(cfg.window, cfg.stride, cfg.size, cfg.sbi, cfg.temporal_sbi)
+        mixture = cfg.mixture if cfg.sbi else replace(cfg.mixture, sbi=0.0)
         self.train_set = WindowDataset(
             self.data, train, wspec, AugmentConfig(strength=cfg.augment), cfg.seed,
-            cfg.windows_per_clip, cfg.max_windows_per_clip, cfg.max_items_per_epoch,
+            cfg.windows_per_clip, cfg.max_windows_per_clip, cfg.max_items_per_epoch, mixture,
         )
         val_spec = WindowSpec(cfg.window, cfg.stride, cfg.size, True, cfg.temporal_sbi)
-        self.val_set = WindowDataset(self.data, val, val_spec, None, cfg.seed + 1, cfg.val_windows_per_clip, cfg.val_windows_per_clip)
+        self.val_set = WindowDataset(  # every kind of fake, whatever the mixture: runs compare on one set
+            self.data, val, val_spec, None, cfg.seed + 1, cfg.val_windows_per_clip, cfg.val_windows_per_clip,
+            swaps=True,
+        )
 
-        self.model = DeepfakeDetector(cfg.model).to(self.device)
+        # channels-last: 1.6x faster training of the depthwise-separable backbone on a CPU (71 vs 43 img/s at 112 px)
+        self.model = DeepfakeDetector(cfg.model).to(self.device, memory_format=torch.channels_last)
         self.model.encoder.backbone.freeze_stages(cfg.freeze_stages)
         params = [p for p in self.model.parameters() if p.requires_grad]
         decay = [p for p in params if p.ndim > 1]
@@ -180,9 +187,16 @@ class Trainer:
             "crop": self.crop.to_dict(),
             "window": self.cfg.window,
             "hop": self.cfg.hop,
-            "split": {"val_videos": sorted({r.video_id for r in self.val_records})},
+            "split": self.split(),
             "data_summary": self.summary,
             "command": "dfd train " + " ".join(_public_args(sys.argv[2:] if sys.argv[1:2] == ["train"] else sys.argv[1:])),
+        }
+
+    def split(self) -> dict:
+        return {
+            "seed": self.cfg.seed, "val_fraction": self.cfg.val_fraction, "test_fraction": self.cfg.test_fraction,
+            "val_videos": sorted({r.video_id for r in self.val_records}),
+            "test_videos": sorted({r.video_id for r in self.test_records}),
         }
 
     def _resume(self, path: Path) -> None:
@@ -212,11 +226,15 @@ class Trainer:
         for batch in self.loader(self.train_set, shuffle=True):
             x = normalize_tensor(batch["clips"].to(self.device, non_blocking=True), self.crop)
             y = batch["labels"].to(self.device)
-            logits, frame_logits = self.model(x)
+            b, t = x.shape[:2]
+            frames, rows = encode_plan(batch["single"].numpy(), t)  # a one-frame item is encoded once
+            emb = self.model.encoder(x.flatten(0, 1)[frames].contiguous(memory_format=torch.channels_last))
+            logits = self.model.temporal(emb[rows].view(b, t, -1))
+            frame_logits = self.model.frame_head(emb).squeeze(-1)
             target = smooth(y, self.cfg.label_smoothing)
             loss = F.binary_cross_entropy_with_logits(logits, target)
             loss = loss + self.cfg.aux_weight * F.binary_cross_entropy_with_logits(
-                frame_logits, target[:, None].expand_as(frame_logits)
+                frame_logits, target[torch.as_tensor(frames // t, device=self.device)]
             )
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -260,18 +278,20 @@ class Trainer:
                 row["seconds"] = round(time.monotonic() - t0, 1)
                 self.epoch += 1
                 self.history.append(row)
-                auc = val["window_auc"]
+                auc = val["select_auc"]
                 improved = not math.isnan(auc) and auc > self.best_auc
                 if improved:
                     self.best_auc, self.best_epoch = auc, self.epoch
                 ck = self.checkpoint()
                 torch.save(ck, self.out / "last.pt")
+                (self.out / "split.json").write_text(json.dumps(ck["split"], indent=1) + "\n")
                 if improved:
                     torch.save(ck, self.out / "best.pt")
                 self._write_history()
                 self.console.print(
-                    f"epoch {self.epoch}: loss {row['train_loss']:.4f}  val window AUC {auc:.4f}  "
-                    f"frame AUC {val['frame_auc']:.4f}  video AUC {val['video_auc']:.4f}"
+                    f"epoch {self.epoch}: loss {row['train_loss']:.4f}  val AUC {auc:.4f} (fakes {val['fakes_auc']:.4f}, "
+                    f"sbi {val['sbi_auc']:.4f}, swap {val['swap_auc']:.4f}; window {val['window_auc']:.4f}, "
+                    f"video {val['video_auc']:.4f})"
                     + ("  (best)" if improved else "")
                 )
                 stale = 0 if improved else stale + 1

@@ -1,12 +1,15 @@
 """Turn folders of videos and photos into a dataset of face clips.
 
 Reads `real_videos/`, `deepfake_videos/` and `real_images/` (or the
-FaceForensics++ and DFDC layouts) under DATA_DIR, and any folders given with
---real/--fake. Each video is decoded with PyAV at --fps, faces are detected
+FaceForensics++ and DFDC layouts, or a `pairs.csv` of real/fake face crops)
+under DATA_DIR, and any folders given with --real/--fake and CSVs given with
+--pairs. Each video is decoded with PyAV at --fps, faces are detected
 and tracked, and each track's faces are cropped with the run time's crop
 function and stored with their keypoints (and face-mesh landmarks where the
 mesh model is available). A finished video is skipped on the next run; a
-video that can't be read is reported and skipped.
+video that can't be read is reported and skipped. A crop pair is cut with the
+box found on its (padded) real crop, so both crops frame the face alike; a
+pair with a missing, unreadable or faceless image is reported and skipped.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True, help="dataset folder to create or resume")
     p.add_argument("--real", type=Path, action="append", default=[], help="another folder of real videos/photos")
     p.add_argument("--fake", type=Path, action="append", default=[], help="another folder of fake videos/photos")
+    p.add_argument("--pairs", type=Path, action="append", default=[],
+                   help="a CSV `fake,original` of real/fake face crops from the same frames (images in faces/ beside it)")
     p.add_argument("--groups", type=Path, help="CSV `name,group`: which identity each file shows")
     p.add_argument("--fps", type=float, default=10.0, help="frames sampled per second of video (0 = all)")
     p.add_argument("--size", type=int, default=160, help="stored crop size in pixels (>= the training size)")

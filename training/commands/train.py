@@ -1,8 +1,10 @@
 """Train the CNN + bidirectional GRU/LSTM detector on a prepared dataset.
 
-Real clips get self-blended fake twins on the fly (spatial and temporal
-variants); deepfake clips in the dataset are used too unless --real-only.
-Splits are by video and identity. Writes best.pt, last.pt, metrics.csv and
+Each epoch mixes three sources of fakes by the --mix-* shares: the dataset's
+own fakes (real/fake crop pairs, deepfake videos), self-blended twins of real
+faces (spatial and temporal variants), and cross-identity face swaps of real
+faces. Splits are by video and identity: a test split (never trained on nor
+used to choose) and a validation split that picks the epoch. Writes best.pt, last.pt, metrics.csv and
 metrics.json to --out; stops early when the validation AUC stops rising.
 """
 
@@ -35,13 +37,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-pretrained", action="store_true", help="start from random weights, not ImageNet")
     p.add_argument("--real-only", action="store_true", help="train on real clips and their self-blended fakes only")
     p.add_argument("--no-sbi", action="store_true", help="no self-blended fakes (needs deepfake clips)")
+    p.add_argument("--mix-fakes", type=float, default=1.0, help="share of items from the dataset's fakes (pairs, fake videos)")
+    p.add_argument("--mix-sbi", type=float, default=1.0, help="share of items: a real face and its self-blended twin")
+    p.add_argument("--mix-swap", type=float, default=0.0, help="share of items: a real face and a face-swap twin")
+    p.add_argument("--mix-video", type=float, default=0.5, help="share of video windows among those real faces")
     p.add_argument("--temporal-sbi", type=float, default=0.5, help="share of fakes made with the temporal variant")
     p.add_argument("--augment", type=float, default=1.0, help="augmentation strength (0 = off)")
     p.add_argument("--windows-per-clip", type=int, default=0, help="training windows per clip per epoch (0: fill)")
     p.add_argument("--max-windows-per-clip", type=int, default=0, help="cap on the above (0: none)")
     p.add_argument("--max-items-per-epoch", type=int, default=0, help="a random subset of windows per epoch (0: all)")
     p.add_argument("--val-windows-per-clip", type=int, default=3)
-    p.add_argument("--val-fraction", type=float, default=0.15, help="share of identities held out")
+    p.add_argument("--val-fraction", type=float, default=0.15, help="share of the rest's identities that pick the epoch")
+    p.add_argument("--test-fraction", type=float, default=0.1, help="share of identities held out for reports only")
     p.add_argument("--patience", type=int, default=3, help="early stopping, in epochs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=0, help="data-loading processes")
@@ -54,19 +61,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from training.model import ModelConfig
     from training.trainer import TrainConfig, Trainer
+    from training.windows import Mixture
 
     if args.resume:
         import torch
 
         saved = torch.load(args.resume, map_location="cpu", weights_only=False)["config"]
         model = ModelConfig(**saved.pop("model"))
-        cfg = TrainConfig(**{**saved, "model": model, "epochs": args.epochs, "max_minutes": args.max_minutes})
+        mixture = Mixture(**saved.pop("mixture", {}))
+        cfg = TrainConfig(**{**saved, "model": model, "mixture": mixture, "epochs": args.epochs, "max_minutes": args.max_minutes})
     else:
         cfg = TrainConfig(
             dataset=str(args.dataset), out=str(args.out), size=args.size, window=args.window, hop=args.hop,
             stride=args.stride, epochs=args.epochs, batch=args.batch, lr=args.lr, weight_decay=args.weight_decay,
             label_smoothing=args.label_smoothing, aux_weight=args.aux_weight, freeze_stages=args.freeze_stages,
-            patience=args.patience, seed=args.seed, val_fraction=args.val_fraction, real_only=args.real_only,
+            patience=args.patience, seed=args.seed, val_fraction=args.val_fraction,
+            test_fraction=args.test_fraction, real_only=args.real_only,
+            mixture=Mixture(args.mix_fakes, args.mix_sbi, args.mix_swap, args.mix_video),
             sbi=not args.no_sbi, temporal_sbi=args.temporal_sbi, windows_per_clip=args.windows_per_clip,
             max_windows_per_clip=args.max_windows_per_clip, max_items_per_epoch=args.max_items_per_epoch,
             val_windows_per_clip=args.val_windows_per_clip,
