@@ -6,7 +6,9 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -99,3 +101,52 @@ def test_tampered_and_missing_model_exit_2(tmp_path, face_clip, tiny_model):
 
 def test_bad_flag_is_one_line(face_clip):
     _one_line_error(dfd("scan", str(face_clip), "--every", "0"), "--every")
+
+
+def write_faststart_clip(path, n: int) -> Path:
+    """An mp4 with its index in front (as web video is): cut short, it still opens and claims all n frames."""
+    from tests.clips import face_frames
+
+    frames = face_frames(n, 480, 360)
+    with av.open(str(path), "w", options={"movflags": "faststart"}) as out:
+        stream = out.add_stream("libx264", rate=15)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        for f in frames:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(f, format="bgr24")))
+        out.mux(stream.encode())
+    return path
+
+
+def test_a_file_cut_short_is_scored_and_said_to_be_incomplete(tiny_model, tmp_path):
+    whole = write_faststart_clip(tmp_path / "whole.mp4", 60)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 2 // 5])
+    out = dfd("scan", str(cut), "--model", str(tiny_model), "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["complete"] is False and report["frames_expected"] == 60
+    assert 0 < report["frames_decoded"] < 60 and report["frames"] == report["frames_decoded"]
+    assert report["verdict"] in ("fake", "real", "insufficient")
+    assert "decoding stopped early" in out.stderr and "of 60 frames decoded" in out.stderr
+    whole_report = scan_json(whole, tiny_model)
+    assert whole_report["complete"] is True and whole_report["frames_decoded"] == 60
+
+
+def test_many_files_and_folders_on_jobs_keep_going_past_a_bad_one(face_clip, tiny_model, tmp_path):
+    archive = tmp_path / "archive"
+    (archive / "day1").mkdir(parents=True)
+    shutil.copy(face_clip, archive / "day1" / "a.mp4")
+    shutil.copy(face_clip, archive / "b.MOV")
+    (archive / "notes.txt").write_text("not a video")
+    (archive / "broken.mp4").write_text("not a video either")
+    out = dfd("scan", str(archive), str(face_clip), "--jobs", "2", "--json", "--model", str(tiny_model))
+    assert out.returncode == 2
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert sorted(Path(r["video"]).name for r in lines) == ["a.mp4", "b.MOV", "face.mp4"]
+    assert all(r["complete"] and r["verdict"] for r in lines)
+    assert "broken.mp4" in out.stderr and "notes.txt" not in out.stderr and "Traceback" not in out.stderr
+    table = dfd("scan", str(archive), "--model", str(tiny_model))
+    assert table.returncode == 2
+    assert "broken.mp4" in table.stdout and "failed" in table.stdout and "3 files:" in table.stdout
+    assert "1 failed" in table.stdout
