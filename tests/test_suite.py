@@ -66,7 +66,7 @@ def test_a_set_reports_false_alarms_per_hour_and_skips_with_its_reason():
     assert gone["skipped"] == "folder not found: /nope"
     md = markdown({"model": {"id": "m", "threshold": 0.5}, "bootstrap": {"resamples": 100, "seed": 0},
                    "sets": {"real": r, "x": gone}})
-    assert "| `real` | real videos | 2 / 0 | – | 0.500 |" in md and "`x` (absent): skipped, folder not found" in md
+    assert "| `real` | real videos | 2 / 0 (+1 insufficient) | – | 0.500 |" in md and "`x` (absent): skipped, folder not found" in md
 
 
 # --- the suite end to end, on data made here
@@ -94,7 +94,7 @@ def prepared(tmp_path_factory) -> dict[str, Path]:
     data, ds, dev = root / "data", root / "ds", root / "dev"
     (data / "real_videos").mkdir(parents=True)
     for i in range(4):
-        write_clip(data / "real_videos" / f"person{i}.mp4", face_frames(16, 320, 240, seed=i), fps=10)
+        write_clip(data / "real_videos" / f"person{i}.mp4", face_frames(30, 320, 240, seed=i), fps=10)
     assert main(["preprocess", str(data), "--out", str(ds), "--size", "64", "--fps", "0", "--min-track", "4"]) == 0
     dataset = Dataset(ds)
     clips = sorted(dataset.records(), key=lambda r: r.clip)
@@ -108,7 +108,7 @@ def prepared(tmp_path_factory) -> dict[str, Path]:
         (dev / "dfdc_face_crops" / sub).mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(dev / "dfdc_face_crops" / sub / name), np.ascontiguousarray(img))
     (dev / "fake_clips").mkdir()
-    swapped = [np.ascontiguousarray(f[..., ::-1]) for f in face_frames(16, 320, 240, seed=9)]
+    swapped = [np.ascontiguousarray(f[..., ::-1]) for f in face_frames(30, 320, 240, seed=9)]
     write_clip(dev / "fake_clips" / "swap_fake.mp4", swapped, fps=10)
     return {"root": root, "data": data, "ds": ds, "dev": dev}
 
@@ -145,7 +145,7 @@ def test_suite_scores_every_set_and_writes_the_card_files(prepared, tmp_path, ca
         assert {"accuracy", "precision", "recall", "f1", "confusion"} <= set(r)
     real = sets["held_out_real_videos"]
     assert real["n_real"] + real["insufficient"] == 2 and real["n_fake"] == 0
-    assert real["real_hours"] == pytest.approx(2 * 16 / 10 / 3600)
+    assert real["real_hours"] == pytest.approx(2 * 30 / 10 / 3600)
     assert real["false_alarms_per_hour"] == pytest.approx(real["alerts"] / real["real_hours"])
     assert 0.0 <= real["share_windows_above"] <= 1.0
     crops = sets["dev_dfdc_crops"]

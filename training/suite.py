@@ -273,10 +273,12 @@ def markdown(report: dict) -> str:
             continue
         auc = f"{_num(r['auc'])} [{_num(r['auc_ci95'][0])}, {_num(r['auc_ci95'][1])}]" if r["auc"] is not None else "–"
         has_fake = r["n_fake"] > 0
+        counts = f"{r['n_real']} / {r['n_fake']}" + (f" (+{r['insufficient']} insufficient)" if r["insufficient"] else "")
+        acc = _num(r["accuracy"] if r["n_real"] + r["n_fake"] else None)
         fa = f"{r['false_alarms_per_hour']:.2f} ({r['alerts']} in {r['real_hours']:.3f} h)" if "real_hours" in r else "–"
         share = _num(r.get("share_windows_above"))
         lines.append(
-            f"| `{name}` | {r['what']} | {r['n_real']} / {r['n_fake']} | {auc} | {r['accuracy']:.3f} | "
+            f"| `{name}` | {r['what']} | {counts} | {auc} | {acc} | "
             f"{_num(r['precision'] if has_fake else None)} | {_num(r['recall'] if has_fake else None)} | "
             f"{_num(r['f1'] if has_fake else None)} | {fa} | {share} |"
         )
