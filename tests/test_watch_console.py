@@ -138,7 +138,9 @@ def test_the_fake_demo_stream_changes_the_face_and_nothing_far_from_it():
 
 def test_watch_with_no_source_runs_the_demo(always_fake_model, tmp_path):
     out = subprocess.run(
-        [sys.executable, "-m", "stream.cli", "watch", "--no-console", "--duration", "6",
+        # 8 s: start-up (face models converted into the test cache) takes several, and an alert
+        # needs min_track_frames faces and then min_duration_s
+        [sys.executable, "-m", "stream.cli", "watch", "--no-console", "--duration", "8",
          "--model", str(always_fake_model), "--alerts", f"sqlite:///{tmp_path / 'alerts.db'}"],
         cwd=tmp_path, capture_output=True, text=True, timeout=90,
     )
