@@ -163,7 +163,10 @@ class Trainer:
         self.steps_per_epoch = math.ceil(len(self.train_set) / cfg.batch)
         total = cfg.epochs * self.steps_per_epoch
         warm = max(1, int(cfg.warmup * total))
-        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: lr_factor(s, total, warm))
+        self.budget_spent = 0.0  # share of --max-minutes used: the cosine follows the clock when time runs out first
+        self.sched = torch.optim.lr_scheduler.LambdaLR(
+            self.opt, lambda s: lr_factor(max(s, round(self.budget_spent * total)), total, warm)
+        )
         self.epoch = 0
         self.best_auc = -1.0
         self.best_epoch = -1
@@ -240,6 +243,8 @@ class Trainer:
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
             self.opt.step()
+            if deadline is not None:
+                self.budget_spent = 1 - (deadline - time.monotonic()) / (self.cfg.max_minutes * 60)
             self.sched.step()
             losses.append(loss.item())
             seen += len(y)
