@@ -143,7 +143,7 @@ class Config(_Section):
     @model_validator(mode="after")
     def _check_paths(self) -> Config:
         if self.model.path and not _is_dir(self.model.path):
-            raise ValueError(f"model.path: no such model folder: {self.model.path}")
+            raise ValueError(f"model.path: no such model folder: {self.model.path!r}")
         if self.stream.reconnect_max_s < self.stream.reconnect_base_s:
             raise ValueError("stream.reconnect_max_s: must be >= stream.reconnect_base_s")
         problem = bind_problem(self.stream.bind, self.stream.curve_secret_key, self.stream.curve_authorized)
