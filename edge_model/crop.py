@@ -24,7 +24,7 @@ class CropSpec:
     """How a crop is made; stored in model.json so the run time reads it from the model."""
 
     size: int = 112
-    margin: float = 1.5  # side of the square = margin * the longer side of the face box
+    margin: float = 1.2  # side of the square = margin * the longer side of the face box (training/reports/crop_margin.md)
     align: bool = True  # rotate so that the eyes are level
     mean: tuple[float, float, float] = field(default=(0.5, 0.5, 0.5))
     std: tuple[float, float, float] = field(default=(0.5, 0.5, 0.5))

@@ -48,8 +48,9 @@ class Manifest:
     feature_dim: int
     threshold: float  # calibrated p(fake) above which a window counts as fake
     rnn: str = "gru"
-    encoder: str = "encoder.onnx"  # int8
+    encoder: str = "encoder.onnx"  # the run-time encoder: int8, unless encoder_precision says fp32
     encoder_fp32: str | None = None  # optional, for benchmarks and --precision fp32
+    encoder_precision: str = "int8"  # fp32 where the int8 encoder failed the export's parity bound
     temporal: str = "temporal.onnx"
     files: dict[str, str] = field(default_factory=dict)  # name -> sha256
     training: dict[str, Any] = field(default_factory=dict)
@@ -73,9 +74,12 @@ class Manifest:
             raise ModelError(f"model.json: malformed manifest ({exc})") from None
         if m.window < 1 or m.hop < 1 or not 0.0 < m.threshold < 1.0:
             raise ModelError("model.json: window and hop must be >= 1 and threshold in (0, 1)")
+        if m.encoder_precision not in ("int8", "fp32"):
+            raise ModelError(f"model.json: encoder_precision must be int8 or fp32, not {m.encoder_precision!r}")
         return m
 
     def precision_file(self, precision: str) -> str:
+        """The encoder file for a precision; a model without an int8 encoder runs its fp32 one for both."""
         if precision == "int8":
             return self.encoder
         if self.encoder_fp32 is None:
@@ -85,7 +89,7 @@ class Manifest:
 
 def write_manifest(folder: Path, manifest: Manifest) -> Path:
     """Hash every model file named by the manifest and write model.json."""
-    names = [manifest.encoder, manifest.temporal] + ([manifest.encoder_fp32] if manifest.encoder_fp32 else [])
+    names = list(dict.fromkeys([manifest.encoder, manifest.temporal] + ([manifest.encoder_fp32] if manifest.encoder_fp32 else [])))
     manifest.files = {name: sha256_file(folder / name) for name in names}
     path = folder / MANIFEST
     path.write_text(manifest.to_json(), encoding="utf-8")

@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from edge_model.manifest import load_manifest
+from edge_model.runner import ModelRunner
 from stream.cli import main
 from tests.clips import face_frames, write_clip
 from tests.conftest import shared_data
@@ -201,3 +203,13 @@ def test_export_fails_on_the_p95_window_delta_in_one_line_and_writes_no_model(pr
                  "--max-p95-delta", "0"]) == 2
     assert sorted(p.name for p in model.iterdir()) == before  # a failed export keeps the model that was there
     assert [p.name for p in (tmp_path / "models").iterdir()] == ["m"]
+
+    # --precision fp32: the way out for a model whose int8 encoder breaks the bound; no int8 file is shipped
+    fp32 = tmp_path / "models" / "fp32"
+    assert main(["export", str(run / "best.pt"), "--out", str(fp32), "--precision", "fp32", "--max-p95-delta", "0.001"]) == 0
+    manifest = load_manifest(fp32)
+    assert (manifest.encoder, manifest.encoder_precision) == ("encoder_fp32.onnx", "fp32")
+    assert sorted(p.name for p in fp32.iterdir()) == ["encoder_fp32.onnx", "export_report.json", "model.json", "temporal.onnx"]
+    assert set(manifest.metrics["parity"]) == {"fp32"} and manifest.metrics["parity"]["fp32"]["p95_abs_dp"] < 0.001
+    size = manifest.crop.size
+    assert ModelRunner(fp32).encode(np.zeros((1, size, size, 3), np.uint8)).shape == (1, manifest.feature_dim)

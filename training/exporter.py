@@ -38,6 +38,7 @@ class ExportOptions:
     max_auc_drop: float = 0.02
     max_p95_delta: float = 0.05  # 95th percentile of |p_int8 - p_fp32| over validation windows
     calibration_crops: int = 256
+    precision: str = "int8"  # the run-time encoder: int8 (quantized, parity-bound) or fp32 (no int8 file)
     model_id: str | None = None
     batch: int = 8
 
@@ -82,18 +83,18 @@ def parity(torch_p: Predictions, onnx_p: Predictions) -> dict:
 
 
 def parity_failure(check: dict, opts: ExportOptions) -> str | None:
-    """One line naming every parity bound the int8 model broke, or None."""
-    q = check["int8"]
+    """One line naming every parity bound the run-time encoder broke, or None."""
+    q = check[opts.precision]
     drop = q["auc_torch"] - q["auc_onnx"]
     broken = []
     if q["p95_abs_dp"] > opts.max_p95_delta:
         broken.append(
-            f"p95 |p_int8 - p_fp32| {q['p95_abs_dp']:.4f} > {opts.max_p95_delta:g} "
+            f"p95 |p_{opts.precision} - p_fp32| {q['p95_abs_dp']:.4f} > {opts.max_p95_delta:g} "
             f"(p50 {q['p50_abs_dp']:.4f}, max {q['max_abs_dp']:.4f} over the validation windows)"
         )
     if not np.isnan(drop) and drop > opts.max_auc_drop:
         broken.append(f"validation AUC {q['auc_torch']:.4f} -> {q['auc_onnx']:.4f} (drop {drop:.4f} > {opts.max_auc_drop:g})")
-    return f"int8 parity failed: {'; '.join(broken)}; no model was written to {opts.out}" if broken else None
+    return f"{opts.precision} parity failed: {'; '.join(broken)}; no model was written to {opts.out}" if broken else None
 
 
 @contextmanager
@@ -137,22 +138,24 @@ def export(opts: ExportOptions, console: Console) -> dict:
         console.print("exporting ONNX")
         export_encoder(model, crop.size, out / "encoder_fp32.onnx")
         export_temporal(model, ck["window"], out / "temporal.onnx")
-        console.print(f"quantizing the encoder to int8 on {opts.calibration_crops} real crops")
-        held_out = val_ids | set(ck["split"].get("test_videos", []))  # calibration never sees the test split
-        train = [r for r in records if r.video_id not in held_out]
-        quantize_encoder(out / "encoder_fp32.onnx", out / "encoder.onnx",
-                         calibration_batches(data, train or val, crop, opts.calibration_crops, cfg["seed"]))
+        int8 = opts.precision == "int8"
+        if int8:
+            console.print(f"quantizing the encoder to int8 on {opts.calibration_crops} real crops")
+            held_out = val_ids | set(ck["split"].get("test_videos", []))  # calibration never sees the test split
+            train = [r for r in records if r.video_id not in held_out]
+            quantize_encoder(out / "encoder_fp32.onnx", out / "encoder.onnx",
+                             calibration_batches(data, train or val, crop, opts.calibration_crops, cfg["seed"]))
 
         manifest = Manifest(
             model_id=opts.model_id or f"dfd-{crop.size}px-t{ck['window']}-{dt.date.today():%Y%m%d}",
             crop=crop, window=ck["window"], hop=ck["hop"], feature_dim=model.encoder.dim, threshold=0.5,
-            rnn=ck["model_config"]["rnn"], encoder="encoder.onnx", encoder_fp32="encoder_fp32.onnx",
-            temporal="temporal.onnx",
+            rnn=ck["model_config"]["rnn"], encoder="encoder.onnx" if int8 else "encoder_fp32.onnx",
+            encoder_fp32="encoder_fp32.onnx", encoder_precision=opts.precision, temporal="temporal.onnx",
         )
         write_manifest(out, manifest)
-        console.print("scoring validation windows with the int8 and fp32 ONNX models")
-        int8_p = onnx_predict(ModelRunner(out, threads=1, precision="int8"), loader)
+        console.print(f"scoring validation windows with the {'int8 and fp32 ONNX models' if int8 else 'fp32 ONNX model'}")
         fp32_p = onnx_predict(ModelRunner(out, threads=1, precision="fp32"), loader)
+        run_p = onnx_predict(ModelRunner(out, threads=1, precision="int8"), loader) if int8 else fp32_p
 
         videos = video_windows(data, val, wspec, cfg["seed"] + 2)
         if videos is not None:
@@ -160,12 +163,13 @@ def export(opts: ExportOptions, console: Console) -> dict:
                                         DataLoader(videos, batch_size=opts.batch, collate_fn=collate)).window_p
             calibrated_on = f"every window of the validation split's real videos ({len(real_windows)} windows)"
         else:
-            real_windows = int8_p.window_p[int8_p.labels == 0]
+            real_windows = run_p.window_p[run_p.labels == 0]
             calibrated_on = f"the validation split's real windows, photos included: it holds no real video ({len(real_windows)})"
             console.print(f"[yellow]note[/] threshold set on {calibrated_on}")
         threshold = threshold_for_false_alarms(real_windows, opts.target_fpr)
-        check = {"int8": parity(torch_p, int8_p), "fp32": parity(torch_p, fp32_p)}
-        drop = check["int8"]["auc_torch"] - check["int8"]["auc_onnx"]
+        check = {"int8": parity(torch_p, run_p)} if int8 else {}
+        check["fp32"] = parity(torch_p, fp32_p)
+        drop = check[opts.precision]["auc_torch"] - check[opts.precision]["auc_onnx"]
         failure = parity_failure(check, opts)
         if failure:
             raise DfdError(failure)
@@ -178,7 +182,7 @@ def export(opts: ExportOptions, console: Console) -> dict:
             "config": {k: v for k, v in cfg.items() if k not in ("dataset", "out")},
         }
         manifest.metrics = {
-            "validation": level_report(int8_p, val_set, threshold),
+            "validation": level_report(run_p, val_set, threshold),
             "target_false_alarm_rate": opts.target_fpr,
             "threshold_calibrated_on": calibrated_on,
             "parity": check,

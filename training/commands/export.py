@@ -25,6 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-p95-delta", type=float, default=0.05,
                    help="95th percentile of |p_int8 - p_fp32| over validation windows that fails")
     p.add_argument("--calibration-crops", type=int, default=256, help="real crops for int8 calibration")
+    p.add_argument("--precision", choices=["int8", "fp32"], default="int8",
+                   help="the run-time encoder: int8 (quantized; the parity bounds apply) or fp32 (no int8 encoder, "
+                        "for a model whose int8 encoder fails them)")
     p.add_argument("--model-id", help="the model's name in model.json")
 
 
@@ -39,12 +42,12 @@ def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     opts = ExportOptions(args.checkpoint, args.out, args.dataset, target_fpr=args.target_fpr,
                          max_auc_drop=args.max_auc_drop, max_p95_delta=args.max_p95_delta,
-                         calibration_crops=args.calibration_crops, model_id=args.model_id)
+                         calibration_crops=args.calibration_crops, model_id=args.model_id, precision=args.precision)
     report = export(opts, console)
-    p = report["parity"]["int8"]
+    p = report["parity"][args.precision]
     w = report["validation"]["window"]
     console.print(
-        f"exported to {args.out}: threshold {report['threshold']:.4f}; int8 vs PyTorch |dp| "
+        f"exported to {args.out}: threshold {report['threshold']:.4f}; {args.precision} vs PyTorch |dp| "
         f"p50/p95/max {p['p50_abs_dp']:.4f}/{p['p95_abs_dp']:.4f}/{p['max_abs_dp']:.4f}, AUC {p['auc_torch']:.4f} -> {p['auc_onnx']:.4f}; "
         f"val window AUC {w['roc_auc']:.4f}, F1 {w['f1']:.3f} at the threshold"
     )

@@ -30,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--groups", type=Path, help="CSV `name,group`: which identity each file shows")
     p.add_argument("--fps", type=float, default=10.0, help="frames sampled per second of video (0 = all)")
     p.add_argument("--size", type=int, default=160, help="stored crop size in pixels (>= the training size)")
-    p.add_argument("--margin", type=float, default=1.5, help="crop side / face box side (the run time's margin)")
+    p.add_argument("--margin", type=float, default=1.2, help="crop side / face box side (the run time's margin)")
     p.add_argument("--no-align", action="store_true", help="don't rotate crops to level the eyes")
     p.add_argument("--min-track", type=int, default=8, help="drop face tracks shorter than this (frames)")
     p.add_argument("--max-frames", type=int, default=0, help="sampled frames per video at most (0 = all)")

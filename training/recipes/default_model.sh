@@ -1,84 +1,94 @@
 #!/usr/bin/env bash
-# Retrains the packaged default model (edge_model/models/default/) from real faces only, on a
-# 2-core CPU in 35-60 minutes: preprocess ~3 min, train 30 min on free cores (cut at 50), export ~2 min,
-# evaluate ~2 min.
-# Then it writes the model folder and the dev reports that MODEL_CARD.md quotes.
+# Retrains the packaged default model (edge_model/models/default/) on a 2-core CPU in about 1 h 45 min:
+# preprocess ~10 min, train 60 min, export ~3 min, the evaluation suite ~10 min.
+# Then it writes the model folder and the suite's report (suite.json, suite.md) that MODEL_CARD.md quotes.
 #
 # Usage (from the repository root, venv active):
 #   training/recipes/default_model.sh [WORK_DIR]
 # Environment:
-#   DATA     ../shared/data by default (real_faces/, real_photos/, dev/)
-#   REAL     the folders of real videos/photos to train on (default: $DATA/real_faces $DATA/real_photos);
-#            any folder of real videos works, and MORE identities help more than more frames
-#   INSTALL  1 copies the exported model into edge_model/models/default/ (default 0)
-# dev/ is never trained on: it is only scored in step 4.
+#   DATA     ../shared/data by default (real_faces/, real_photos/, dfdc_faces/pairs.csv, dev/)
+#   MINUTES  the training budget (default 60)
+#   INSTALL  1 copies the model into edge_model/models/default/ and the suite's report into
+#            training/reports/ (default 0)
+# dev/ is never trained on, and the run's test split (10% of identities and of DFDC originals) is
+# used by nothing but the suite: epochs and the threshold are picked on the validation split.
 set -euo pipefail
 DATA=${DATA:-../shared/data}
 WORK=${1:-/tmp/dfd-default}
-REAL=${REAL:-"$DATA/real_faces $DATA/real_photos"}
+MINUTES=${MINUTES:-60}
 INSTALL=${INSTALL:-0}
 mkdir -p "$WORK"
 stamp() { echo "[$(date -u +%H:%M:%S)] $*"; }
 
-# 1. Faces: 112 px aligned crops at the run time's margin, 10 fps, with 468-point face-mesh landmarks
-#    (the self-blending masks' hull). Identity groups for the people who appear in several files.
+# 1. Faces: 160 px aligned crops at margin 1.2 (the crop contract; training/reports/crop_margin.md:
+#    at 1.2, 82% of a crop lies inside DFDC's tight crops, 52% at the old 1.5), 10 fps, with
+#    468-point face-mesh landmarks (the self-blending and face-swap masks). Identity groups for the
+#    people who appear in several files. DFDC pairs: padded 0.3 per side, the face found on the real
+#    crop, both crops cut with that box.
 stamp preprocess
-real_args=()
-for d in $REAL; do real_args+=(--real "$d"); done
-dfd preprocess "${real_args[@]}" --groups training/recipes/shared_data_groups.csv \
-  --size 112 --fps 10 --out "$WORK/dataset"
+dfd preprocess --real "$DATA/real_faces" --real "$DATA/real_photos" --groups training/recipes/shared_data_groups.csv \
+  --size 160 --margin 1.2 --fps 10 --workers 2 --out "$WORK/dataset"
+dfd preprocess --pairs "$DATA/dfdc_faces/pairs.csv" --size 160 --margin 1.2 --workers 2 --out "$WORK/dataset"
 
-# 2. Train: EfficientNet-Lite0 (ImageNet) + bidirectional GRU, full fine-tune, T=4 frames, hop 2.
-#    Real windows and their self-blended twins (half spatial, half temporal/flickering blends),
-#    the same augmentation on both images of a pair; 10% of identities held out for validation.
-#    7 epochs of 1,200 pairs (~4 min each on 2 free cores), cut at 50 minutes if the CPU is busier;
-#    the epoch with the best held-out AUC is kept.
+# 2. Train: EfficientNet-Lite0 (ImageNet) + bidirectional GRU, full fine-tune, 160 px, T=4 frames, hop 2.
+#    Items: DFDC pairs, self-blended twins and cross-identity face swaps of real faces, 2:1:1
+#    (training/reports/ablation.md: the mixture beats each source alone, 160 px beats 112 px;
+#    DFDC pairs get twice the share because they are the only real deepfakes and are seen less than
+#    once each in this budget). One augmentation draw for both images of a pair.
+#    The epoch with the best mean validation AUC over the three kinds of fake is kept.
 stamp train
-dfd train "$WORK/dataset" --out "$WORK/run" --real-only --size 112 --window 4 --hop 2 \
-  --epochs 7 --batch 8 --max-items-per-epoch 1200 --max-windows-per-clip 8 \
-  --val-fraction 0.1 --val-windows-per-clip 3 --patience 4 --threads 2 --max-minutes 50 --seed 0
+dfd train "$WORK/dataset" --out "$WORK/run" --size 160 --window 4 --hop 2 --batch 16 --epochs 60 \
+  --max-items-per-epoch 800 --max-minutes "$MINUTES" --val-fraction 0.08 --test-fraction 0.1 \
+  --val-windows-per-clip 2 --aux-weight 1.0 --patience 60 --threads 2 --workers 1 --seed 0 \
+  --mix-fakes 2 --mix-sbi 1 --mix-swap 1
 
-# 3. Export: int8 encoder (parity-checked against PyTorch), fp32 encoder, GRU head; the threshold
-#    gives 5% false alarms on the held-out identities' real windows.
+# 3. Export: the encoder (fp32, and int8 quantized statically), the GRU head; the threshold puts 2% of
+#    the windows of the validation split's real videos above it. The int8 encoder must stay within the
+#    parity bound (95th percentile of |p_int8 - p_fp32| over validation windows <= 0.05); where it does
+#    not (the shipped model: 0.197), the model ships its fp32 encoder and model.json records why.
 stamp export
-dfd export "$WORK/run/best.pt" --out "$WORK/model" --target-fpr 0.05 --model-id dfd-default-112-t4
+export_args=(--out "$WORK/model" --target-fpr 0.02 --model-id dfd-default-160-t4-mix)
+if ! dfd export "$WORK/run/best.pt" "${export_args[@]}" 2> "$WORK/export_int8.log"; then
+  tail -n 1 "$WORK/export_int8.log"
+  grep -q "int8 parity failed" "$WORK/export_int8.log" || exit 1
+  stamp "the int8 encoder broke the parity bound: exporting the fp32 encoder as the run-time encoder"
+  dfd export "$WORK/run/best.pt" "${export_args[@]}" --precision fp32
+fi
 
-# 4. Evaluate (the numbers of MODEL_CARD.md).
-stamp evaluate
-# held-out identities: their real windows vs their self-blended twins (int8 model, as shipped)
-dfd evaluate "$WORK/dataset" --model "$WORK/model" --holdout-of "$WORK/run/best.pt" --out "$WORK/eval_val"
-# dev: DFDC face crops, padded out to our crop margin (their framing is tighter than ours)
-dfd evaluate "$DATA/dev/dfdc_face_crops" --model "$WORK/model" --pad 0.3 --out "$WORK/eval_dfdc"
-# dev: fake videos (2 face swaps, 4 SadTalker animations) vs the real videos of held-out identities
-dfd evaluate --fake "$DATA/dev/fake_clips" --real "$DATA/real_faces" --holdout-of "$WORK/run/best.pt" \
-  --model "$WORK/model" --fps 10 --out "$WORK/eval_clips"
-# dev: MesoNet's 4 test crops
-dfd evaluate --real "$DATA/dev/mesonet_test_images/real" --fake "$DATA/dev/mesonet_test_images/df" \
-  --model "$WORK/model" --pad 0.3 --out "$WORK/eval_meso"
+# 4. The evaluation suite on the test split and dev/ (the numbers of MODEL_CARD.md).
+stamp suite
+dfd evaluate "$WORK/dataset" --suite "$WORK/run" --model "$WORK/model" \
+  --real-videos "$DATA/real_faces" --dev "$DATA/dev" --pad 0.3 --fps 10 --out "$WORK/suite"
 
-# 5. Record the evaluations in model.json (the model files and their hashes are unchanged).
+# 5. Record the suite's summary in model.json (the model files and their hashes are unchanged).
 python - "$WORK" <<'PY'
 import json, sys
 from pathlib import Path
 from edge_model.manifest import load_manifest, write_manifest
 work = Path(sys.argv[1])
 manifest = load_manifest(work / "model")
-reports = {name: json.loads((work / f"eval_{name}" / "report.json").read_text())
-           for name in ("val", "dfdc", "clips", "meso")}
-manifest.metrics["evaluate"] = {name: {"threshold": r["threshold"], **r["levels"]} for name, r in reports.items()}
-manifest.metrics["evaluate_note"] = (
-    "dfd evaluate reports (training/recipes/default_model.sh step 4): val = held-out identities vs their "
-    "self-blended twins; dfdc = dev DFDC face crops padded 0.3; clips = dev fake videos vs held-out real "
-    "videos at 10 fps; meso = MesoNet's 4 test crops"
-)
+suite = json.loads((work / "suite" / "suite.json").read_text())
+keep = ("n_real", "n_fake", "insufficient", "auc", "auc_ci95", "accuracy", "precision", "recall", "f1",
+        "false_alarms_per_hour", "share_windows_above", "skipped")
+manifest.metrics["suite"] = {name: {k: s[k] for k in keep if k in s} for name, s in suite["sets"].items()}
+manifest.metrics["suite_note"] = "dfd evaluate --suite (training/recipes/default_model.sh step 4); see suite.md"
+if manifest.encoder_precision == "fp32":  # why there is no int8 encoder: the failed export's one line
+    line = (work / "export_int8.log").read_text().strip().splitlines()[-1]
+    manifest.metrics["int8_export"] = line.replace(str(work) + "/", "")
+manifest.metrics["crop_margin_note"] = (
+    "crop margin 1.2 (was 1.5): DFDC's face crops are tight (BlazeFace box = 0.92 of their side after 0.3 padding); "
+    "at 1.2, 82% of a contract crop lies inside them, at 1.5 only 52% (training/reports/crop_margin.md). "
+    "DFDC pairs are padded 0.3 per side by edge replication and re-cropped with the box found on the real crop.")
 write_manifest(work / "model", manifest)
 PY
 
-# 6. Install as the packaged default (int8 + fp32 encoders, GRU head, model.json with the hashes).
+# 6. Install as the packaged default (the encoders, the GRU head, model.json with the hashes).
 if [ "$INSTALL" = 1 ]; then
   dest=edge_model/models/default
   rm -rf "$dest" && mkdir -p "$dest"
-  cp "$WORK/model"/{encoder.onnx,encoder_fp32.onnx,temporal.onnx,model.json} "$dest/"
+  cp "$WORK/model"/*.onnx "$WORK/model/model.json" "$dest/"
+  cp "$WORK/suite"/{suite.json,suite.md} training/reports/
+  cp "$WORK/run/metrics.json" training/reports/default_train_metrics.json
   stamp "installed in $dest"
 fi
 stamp done
