@@ -5,7 +5,7 @@ one process, detects faces, crops them and runs the project's PyTorch model
 (encoder and temporal head) in fp32. It uses the same face detector and crop
 as we do, and one thread as we do (PyTorch's default of every core made it
 erratic, 2-30 fps, on a shared machine), so the gap is the run time's doing:
-int8 ONNX Runtime and PyAV against fp32 PyTorch and cv2.VideoCapture.
+ONNX Runtime (the model's run-time encoder, int8 or fp32) and PyAV against fp32 PyTorch and cv2.VideoCapture.
 
 "Ours" is the pipeline `dfd scan` runs (PyAV, FacePipeline, the default
 config) over the same clip in the same run.
@@ -29,6 +29,7 @@ from bench.context import Context, Skip
 from bench.measure import Figure
 from edge_model.crop import crop_face
 from edge_model.detector import FaceDetector
+from edge_model.manifest import load_manifest
 from edge_model.pipeline import FacePipeline
 from edge_model.runner import ModelRunner
 from edge_model.tracker import FaceTracker
@@ -116,7 +117,7 @@ def run(ctx: Context) -> dict:
         "clip": path.name, "frames": frames, "model": str(folder),
         "baseline": {"how": "cv2.VideoCapture + PyTorch fp32 model, every frame, one process, 1 thread",
                      "fps": Figure.of(base, "fps").to_dict()},
-        "ours": {"how": "PyAV + FacePipeline, int8 ONNX Runtime, 1 thread, default config",
+        "ours": {"how": f"PyAV + FacePipeline, {load_manifest(folder).encoder_precision} ONNX Runtime, 1 thread, default config",
                  "fps": Figure.of(ours, "fps").to_dict()},
         "speedup": Figure.of([o / b for o, b in zip(ours, base)], "x").to_dict(),
     }

@@ -35,7 +35,9 @@ def _encoder(ctx: Context, folder: Path) -> list[dict]:
         ctx.step(f"model: encoder {folder.name} {precision} {threads}t b{batch}")
         try:
             runner = ModelRunner(folder, threads=threads, precision=precision)
-        except ModelError as exc:  # no fp32 encoder in this folder: say so and go on
+            if precision != runner.manifest.encoder_precision and precision == "int8":
+                raise ModelError(f"model {runner.manifest.model_id} has no int8 encoder (its export shipped fp32)")
+        except ModelError as exc:  # no encoder of this precision in the folder: say so and go on
             rows.append({"precision": precision, "threads": threads, "batch": batch, "skipped": str(exc)})
             continue
         size = runner.manifest.crop.size

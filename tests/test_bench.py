@@ -164,3 +164,20 @@ def test_capacity_and_memory_through_a_real_dfd_watch(tiny_model, tmp_path):
     assert {"supervisor", "capture process", "worker process"} <= set(four["per_role_mib"])
     assert four["processes"]["capture process"] == 4
     assert four["total_rss_mib"]["median"] > one["total_rss_mib"]["median"]
+
+
+def test_a_model_without_an_int8_encoder_is_not_benchmarked_as_int8(tmp_path):
+    from edge_model.manifest import load_manifest, write_manifest
+    from tests.model_factory import make_tiny_model
+
+    folder = make_tiny_model(tmp_path / "fp32-only")
+    manifest = load_manifest(folder)
+    (folder / manifest.encoder).unlink()
+    manifest.encoder, manifest.encoder_precision = "encoder_fp32.onnx", "fp32"
+    write_manifest(folder, manifest)
+    out = tmp_path / "r" / "results.json"
+    assert main(["bench", "--quick", "--only", "model", "--model", str(folder), "--runs", "1", "--out", str(out)]) == 0
+    (model,) = json.loads(out.read_text())["sections"]["model"]["result"]["models"]
+    rows = {e["precision"]: e for e in model["encoder"]}
+    assert "no int8 encoder" in rows["int8"]["skipped"] and "per_face_ms" in rows["fp32"]
+    assert model["int8_over_fp32"] == []
