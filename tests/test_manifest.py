@@ -47,6 +47,13 @@ def test_malformed_manifest(model_copy):
         load_manifest(model_copy)
 
 
+def test_unknown_encoder_precision_is_one_clear_error(model_copy):
+    d = json.loads((model_copy / "model.json").read_text())
+    (model_copy / "model.json").write_text(json.dumps({**d, "encoder_precision": "int4"}))
+    with pytest.raises(ModelError, match="encoder_precision must be int8 or fp32, not 'int4'"):
+        load_manifest(model_copy)
+
+
 def test_windows_slide_by_hop_and_free_state():
     w = TrackWindows(window=4, hop=2)
     due = [w.push(7, np.full(3, i, np.float32), i, 0.8 + 0.01 * i) for i in range(10)]
