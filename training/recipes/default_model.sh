@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Retrains the packaged default model (edge_model/models/default/) on a 2-core CPU in about 1 h 45 min:
-# preprocess ~10 min, train 60 min, export ~3 min, the evaluation suite ~10 min.
+# Retrains the packaged default model (edge_model/models/default/) on a 2-core CPU in about 1 h 30 min:
+# preprocess ~6 min, train 60 min, export ~10 min (int8, then fp32 if int8 breaks the parity bound), the suite ~5 min.
 # Then it writes the model folder and the suite's report (suite.json, suite.md) that MODEL_CARD.md quotes.
 #
 # Usage (from the repository root, venv active):
