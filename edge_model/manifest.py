@@ -78,18 +78,23 @@ class Manifest:
             raise ModelError(f"model.json: encoder_precision must be int8 or fp32, not {m.encoder_precision!r}")
         return m
 
+    @property
+    def encoders(self) -> dict[str, str]:
+        """The encoder files this folder holds, by precision."""
+        return {self.encoder_precision: self.encoder} | ({"fp32": self.encoder_fp32} if self.encoder_fp32 else {})
+
     def precision_file(self, precision: str) -> str:
         """The encoder file for a precision; a model without an int8 encoder runs its fp32 one for both."""
         if precision == "int8":
             return self.encoder
-        if self.encoder_fp32 is None:
+        if precision not in self.encoders:
             raise ModelError(f"model {self.model_id} has no fp32 encoder")
-        return self.encoder_fp32
+        return self.encoders[precision]
 
 
 def write_manifest(folder: Path, manifest: Manifest) -> Path:
     """Hash every model file named by the manifest and write model.json."""
-    names = list(dict.fromkeys([manifest.encoder, manifest.temporal] + ([manifest.encoder_fp32] if manifest.encoder_fp32 else [])))
+    names = list(dict.fromkeys([*manifest.encoders.values(), manifest.temporal]))
     manifest.files = {name: sha256_file(folder / name) for name in names}
     path = folder / MANIFEST
     path.write_text(manifest.to_json(), encoding="utf-8")

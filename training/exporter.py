@@ -155,7 +155,7 @@ def export(opts: ExportOptions, console: Console) -> dict:
         write_manifest(out, manifest)
         console.print(f"scoring validation windows with the {'int8 and fp32 ONNX models' if int8 else 'fp32 ONNX model'}")
         fp32_p = onnx_predict(ModelRunner(out, threads=1, precision="fp32"), loader)
-        run_p = onnx_predict(ModelRunner(out, threads=1, precision="int8"), loader) if int8 else fp32_p  # the run time's
+        run_p = onnx_predict(ModelRunner(out, threads=1, precision="int8"), loader) if int8 else fp32_p  # run-time encoder
 
         videos = video_windows(data, val, wspec, cfg["seed"] + 2)
         if videos is not None:
