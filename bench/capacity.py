@@ -4,7 +4,7 @@ The number of file sources paced in real time goes up one at a time until a
 stream loses 1% or more of its frames (dropped in the ring, dropped at
 capture, or never captured because the capture itself fell behind). The
 figure is the last number that held. It is measured under the default config,
-and under configs/low-end.toml pinned to one core with taskset.
+and under stream/configs/low-end.toml pinned to one core with taskset.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from bench.clips import ClipSpec, clip
 from bench.context import Context, Skip
 from bench.measure import Figure
 from bench.watch import WatchRun, run_watch
+from edge_model.errors import DfdError
 from stream.config import CONFIG_DIR
 
 FPS = 30
@@ -45,7 +46,9 @@ def configs(ctx: Context) -> list[WatchConfig]:
     if not ctx.plan.quick and cores > 1:
         out.append(WatchConfig(f"default, --workers {cores}", None, None, ("--workers", str(cores))))
     low_end = CONFIG_DIR / "low-end.toml"
-    if low_end.is_file() and shutil.which("taskset"):
+    if not low_end.is_file():
+        raise DfdError(f"the low-end config {low_end} is missing: reinstall dfd")
+    if shutil.which("taskset"):
         out.append(WatchConfig("low-end.toml, 1 core (taskset -c 0)", low_end, "0"))
     return out
 

@@ -1,6 +1,6 @@
 """The clips the benchmark decodes and streams, made with PyAV inside the benchmark.
 
-One face (the public-domain astronaut portrait shipped by scikit-image)
+One face (the public-domain astronaut portrait of the demo)
 drifts and zooms over a plain background, so the detector, the tracker and
 H.264 all see motion. Frames are rendered one at a time into the encoder:
 a list of 720p frames would cost gigabytes.
@@ -17,7 +17,7 @@ import av
 import cv2
 import numpy as np
 
-from bench.context import Skip
+from stream.demo import astronaut
 
 
 @dataclass(frozen=True)
@@ -35,12 +35,8 @@ class ClipSpec:
 
 @cache
 def portrait_bgr() -> np.ndarray:
-    """Head and shoulders of the astronaut portrait (public domain, in scikit-image)."""
-    try:
-        from skimage import data
-    except ImportError:
-        raise Skip("needs scikit-image for its public-domain portrait (pip install scikit-image)") from None
-    return cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)[0:300, 100:400]
+    """Head and shoulders of the demo's public-domain astronaut portrait."""
+    return astronaut()[0:300, 100:400]
 
 
 def frames(spec: ClipSpec) -> Iterator[np.ndarray]:

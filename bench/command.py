@@ -136,4 +136,4 @@ def run(args: argparse.Namespace) -> int:
         if s["status"] != "ok":
             console.print(f"{n}: {s['status']}: {s['note']}", soft_wrap=True)
     console.print(f"wrote {out} and {md}")
-    return 1 if failed else 0
+    return DfdError.exit_code if failed else 0  # 2, as for any unusable input

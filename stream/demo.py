@@ -1,8 +1,8 @@
 """The built-in demo: two live streams made on the fly from a public-domain portrait.
 
-The portrait is scikit-image's `astronaut()` (Eileen Collins, a NASA photo in
-the public domain). `demo://real` shows it with a gentle drift and zoom so it
-looks live. `demo://fake` is the same, but for part of every cycle a face
+The portrait is demo_assets/astronaut.jpg (Eileen Collins, a NASA photo in the
+public domain; the 512x512 image scikit-image ships as `data.astronaut()`).
+`demo://real` shows it with a gentle drift and zoom so it looks live. `demo://fake` is the same, but for part of every cycle a face
 manipulation is blended in: a colour-shifted, slightly scaled copy of the face
 pasted back through a soft face mask whose shape and strength flicker from
 frame to frame, as a frame-by-frame face swap does. It is a demonstration of
@@ -15,26 +15,35 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 from edge_model.blend import blend, deform_mask, hull_mask, keypoint_outline
 from edge_model.crop import map_points
+from edge_model.errors import DfdError
 
 FPS = 25.0
 SIZE = (640, 480)  # width, height
 CYCLE_S = 20.0  # the fake stream is manipulated for the middle part of every cycle
 FAKE_FROM_S, FAKE_UNTIL_S = 4.0, 16.0
+PORTRAIT = Path(__file__).resolve().parent / "demo_assets" / "astronaut.jpg"
+
+
+def astronaut() -> np.ndarray:
+    """The public-domain portrait, BGR (512, 512, 3)."""
+    image = cv2.imread(str(PORTRAIT), cv2.IMREAD_COLOR)
+    if image is None:
+        raise DfdError(f"the demo portrait {PORTRAIT} is missing or unreadable: reinstall dfd")
+    return image
 
 
 def portrait() -> tuple[np.ndarray, np.ndarray]:
     """The astronaut (BGR) and her face's 6 keypoints, found by the same detector the workers use."""
-    from skimage.data import astronaut
-
     from edge_model.detector import FaceDetector
 
-    image = cv2.cvtColor(astronaut(), cv2.COLOR_RGB2BGR)
+    image = astronaut()
     faces = FaceDetector("auto", 0.5, 1, 1).detect(image)
     if not faces:  # pragma: no cover - the detector is tested on this very image
         raise RuntimeError("demo: no face found in the demo portrait")

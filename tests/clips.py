@@ -1,6 +1,6 @@
 """Small H.264 clips that the tests make themselves, with PyAV: a real face, no shared data needed.
 
-The face is the astronaut portrait from scikit-image (public domain), drifting
+The face is the demo's public-domain astronaut portrait (stream/demo_assets), drifting
 and zooming slightly so that trackers and temporal windows see motion.
 """
 
@@ -12,17 +12,13 @@ import av
 import cv2
 import numpy as np
 
-
-def portrait_bgr() -> np.ndarray:
-    from skimage import data
-
-    return cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+from stream.demo import astronaut
 
 
 def face_frames(n: int, width: int = 640, height: int = 480, seed: int = 0) -> list[np.ndarray]:
     """n frames of the portrait moving slowly over a plain background."""
     rng = np.random.default_rng(seed)
-    face = portrait_bgr()[0:300, 100:400]  # head and shoulders
+    face = astronaut()[0:300, 100:400]  # head and shoulders
     frames = []
     for i in range(n):
         canvas = np.full((height, width, 3), 90, np.uint8)

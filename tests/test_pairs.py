@@ -16,14 +16,14 @@ import numpy as np
 import pytest
 
 from stream.cli import main
-from tests.clips import portrait_bgr
+from stream.demo import astronaut
 from training.splits import hold_out, split
 from training.store import Dataset
 from training.windows import NONE, SBI, Mixture, WindowDataset, WindowSpec
 
 
 def _tight_crop(shift: int) -> np.ndarray:
-    face = portrait_bgr()[40 + shift : 220 + shift, 150:330]  # about the face box alone, like a DFDC crop
+    face = astronaut()[40 + shift : 220 + shift, 150:330]  # about the face box alone, like a DFDC crop
     return cv2.resize(face, (224, 224))
 
 
