@@ -7,8 +7,8 @@ as we do, and one thread as we do (PyTorch's default of every core made it
 erratic, 2-30 fps, on a shared machine), so the gap is the run time's doing:
 ONNX Runtime (the model's run-time encoder, int8 or fp32) and PyAV against fp32 PyTorch and cv2.VideoCapture.
 
-"Ours" is the pipeline `dfd scan` runs (PyAV, FacePipeline, the default
-config) over the same clip in the same run.
+"Ours" is the pipeline `dfd scan` runs (edge_model.media's PyAV reader,
+build_pipeline with the default config) over the same clip in the same run.
 
 The PyTorch model is the one in `training.model`, imported here and only
 here, lazily: it needs the `train` extra, and without it this section is
@@ -30,11 +30,10 @@ from bench.measure import Figure
 from edge_model.crop import crop_face
 from edge_model.detector import FaceDetector
 from edge_model.manifest import load_manifest
-from edge_model.pipeline import FacePipeline
+from edge_model.media import read_frames
+from edge_model.pipeline import build_pipeline
 from edge_model.runner import ModelRunner
-from edge_model.tracker import FaceTracker
 from stream.config import load_config
-from stream.video import iter_frames
 
 
 def steps(ctx: Context) -> int:
@@ -86,14 +85,10 @@ def baseline_fps(path: Path, folder: Path, max_frames: int) -> float:
 
 
 def ours_fps(path: Path, folder: Path, max_frames: int) -> float:
-    cfg = load_config(None)
-    runner = ModelRunner(folder, cfg.model.threads, cfg.model.precision)
-    detector = FaceDetector(cfg.detector.range, cfg.detector.min_score, cfg.detector.max_faces, cfg.model.threads)
-    pipeline = FacePipeline(runner, detector, FaceTracker(cfg.tracker.iou, cfg.tracker.max_missed),
-                            cfg.detector.every)
+    pipeline = build_pipeline(load_config(None).pipeline(), folder)
     n = 0
     t0 = time.perf_counter()
-    for index, frame in iter_frames(str(path), max_frames=max_frames):
+    for index, frame in read_frames(path, max_frames=max_frames):
         pipeline.process(frame, index)
         n += 1
     pipeline.finish()

@@ -1,19 +1,57 @@
 """Per frame: detect (every k-th frame), track, crop, encode, and score the windows that are due.
 
-The live worker, `dfd scan` and `dfd evaluate` all run frames through this one
-class, so offline numbers are the numbers of the live system.
+The live worker, `dfd scan`, `dfd evaluate` and the benchmarks all build this
+one pipeline with `build_pipeline` from the user's settings, so offline
+numbers are the numbers of the live system.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from edge_model.crop import crop_face
-from edge_model.detector import FaceDetector
+from edge_model.crop import CropSpec, crop_face
+from edge_model.detector import RANGES, FaceDetector
+from edge_model.errors import DfdError
 from edge_model.runner import ModelRunner, TrackWindows
 from edge_model.tracker import FaceTracker
+
+PRECISIONS = ("int8", "fp32")
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """What a user may set about detection, tracking and the model's sessions: the one place of their defaults.
+
+    `stream.config`'s [model], [detector] and [tracker] sections take their
+    defaults from here, and `dfd evaluate` reads the same keys.
+    """
+
+    threads: int = 1  # onnxruntime intra-op threads, for the encoder and the detector
+    precision: str = "int8"  # the encoder's
+    range: str = "auto"  # the detector's: short, full, or auto (both)
+    min_score: float = 0.6
+    every: int = 1  # run the detector on every k-th frame, track between
+    max_faces: int = 4
+    iou: float = 0.3  # the tracker's matching overlap
+    max_missed: int = 8  # frames a track survives unseen
+
+    def __post_init__(self) -> None:
+        problems = [
+            (self.threads >= 1, "threads: must be at least 1"),
+            (self.precision in PRECISIONS, f"precision: must be {' or '.join(PRECISIONS)}"),
+            (self.range in RANGES, f"range: must be one of {', '.join(RANGES)}"),
+            (0.0 < self.min_score < 1.0, "min_score: must be between 0 and 1"),
+            (self.every >= 1, "every: must be at least 1"),
+            (self.max_faces >= 1, "max_faces: must be at least 1"),
+            (0.0 < self.iou < 1.0, "iou: must be between 0 and 1"),
+            (self.max_missed >= 1, "max_missed: must be at least 1"),
+        ]
+        for ok, problem in problems:
+            if not ok:
+                raise DfdError(f"pipeline setting {problem}")
 
 
 @dataclass
@@ -43,33 +81,48 @@ class FrameResult:
     ended: list[int]  # track ids that ended on this frame
 
 
-class FacePipeline:
-    def __init__(
-        self,
-        runner: ModelRunner,
-        detector: FaceDetector,
-        tracker: FaceTracker,
-        detect_every: int = 1,
-    ) -> None:
-        self.runner = runner
+def face_detector(settings: PipelineSettings) -> FaceDetector:
+    return FaceDetector(settings.range, settings.min_score, settings.max_faces, settings.threads)
+
+
+class FaceFinder:
+    """Detect (on every k-th frame), track, and crop the faces seen: the run time's and preprocessing's one loop."""
+
+    def __init__(self, detector: FaceDetector, settings: PipelineSettings, spec: CropSpec) -> None:
         self.detector = detector
-        self.tracker = tracker
-        self.detect_every = detect_every
-        m = runner.manifest
-        self.windows = TrackWindows(m.window, m.hop)
+        self.settings = settings
+        self.spec = spec
+        self.tracker = FaceTracker(settings.iou, settings.max_missed)
         self._frames_seen = 0
 
-    def process(self, frame_bgr: np.ndarray, frame_index: int) -> FrameResult:
-        run_detector = self._frames_seen % self.detect_every == 0
+    def find(self, frame_bgr: np.ndarray, frame_index: int) -> tuple[list[FaceResult], list[int]]:
+        """The faces seen on this frame, each cropped, and the ids of the tracks that ended on it."""
+        run_detector = self._frames_seen % self.settings.every == 0
         self._frames_seen += 1
         detections = self.detector.detect(frame_bgr) if run_detector else None
         tracks, ended = self.tracker.update(detections, frame_index)
-        visible = [t for t in tracks if t.missed == 0]
-        spec = self.runner.manifest.crop
         faces = [
-            FaceResult(t.id, t.box, t.keypoints, t.score, crop_face(frame_bgr, t.box, t.keypoints, spec))
-            for t in visible
+            FaceResult(t.id, t.box, t.keypoints, t.score, crop_face(frame_bgr, t.box, t.keypoints, self.spec))
+            for t in tracks if t.missed == 0
         ]
+        return faces, [t.id for t in ended]
+
+
+class FacePipeline:
+    """One stream's (or file's) pipeline: its own tracks and windows over shared, loaded models."""
+
+    def __init__(self, runner: ModelRunner, detector: FaceDetector, settings: PipelineSettings) -> None:
+        self.runner = runner
+        self.finder = FaceFinder(detector, settings, runner.manifest.crop)
+        m = runner.manifest
+        self.windows = TrackWindows(m.window, m.hop)
+
+    def another(self) -> FacePipeline:
+        """A pipeline for another stream or file: the same loaded models, tracks of its own."""
+        return FacePipeline(self.runner, self.finder.detector, self.finder.settings)
+
+    def process(self, frame_bgr: np.ndarray, frame_index: int) -> FrameResult:
+        faces, ended = self.finder.find(frame_bgr, frame_index)
         windows: list[WindowScore] = []
         if faces:
             embeddings = self.runner.encode(np.stack([f.crop for f in faces]))
@@ -78,12 +131,12 @@ class FacePipeline:
                 if self.windows.push(f.track_id, e, frame_index, f.detector_score)
             ]
             windows = self._score([self.windows.window_of(tid) + (tid,) for tid in due])
-        windows += self._end_tracks([t.id for t in ended])
-        return FrameResult(frame_index, faces, windows, [t.id for t in ended])
+        windows += self._end_tracks(ended)
+        return FrameResult(frame_index, faces, windows, ended)
 
     def finish(self) -> list[WindowScore]:
         """End every open track (end of a file): short tracks still get one padded window."""
-        return self._end_tracks([t.id for t in self.tracker.active()])
+        return self._end_tracks([t.id for t in self.finder.tracker.active()])
 
     def _end_tracks(self, track_ids: list[int]) -> list[WindowScore]:
         min_len = max(2, self.runner.manifest.window // 2)
@@ -100,3 +153,11 @@ class FacePipeline:
         return [
             WindowScore(tid, s, e, float(pf), *self.windows.evidence(tid)) for (_, s, e, tid), pf in zip(items, p)
         ]
+
+
+def build_pipeline(
+    settings: PipelineSettings, model_dir: str | Path | None = None, runner_class: type[ModelRunner] = ModelRunner
+) -> FacePipeline:
+    """Load the model (None: the packaged default) and the face detector once; `another()` shares them."""
+    runner = runner_class(model_dir, settings.threads, settings.precision)
+    return FacePipeline(runner, face_detector(settings), settings)

@@ -1,7 +1,7 @@
 """Score a whole video offline with the live decision rule: per track alert periods, and a verdict.
 
-Decoding stays with the caller (`dfd scan` uses PyAV in `stream`, training's
-evaluation has its own), so the scoring here is the live pipeline's, unchanged,
+Decoding stays with the caller (`dfd scan` and training's evaluation read
+files with `edge_model.media`), so the scoring here is the live pipeline's, unchanged,
 and so is the decision: each window goes through `edge_model.decision`'s rule
 at frame index / frame rate seconds, as the live worker feeds it capture
 timestamps. Hence:
@@ -28,14 +28,6 @@ import numpy as np
 
 from edge_model.decision import AlertChange, DecisionLevels, DecisionRule, sustained_score
 from edge_model.pipeline import FacePipeline, WindowScore
-
-DEFAULT_FPS = 25.0  # for a file that states no frame rate
-
-
-def stream_fps(stream) -> float:
-    """A PyAV video stream's frame rate (what scan converts frame indices with), or DEFAULT_FPS."""
-    rate = stream.average_rate or stream.guessed_rate
-    return float(rate) if rate else DEFAULT_FPS
 
 
 @dataclass

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 import numpy as np
 import zmq
 
+from edge_model.media import VideoError
 from stream.bus import EventSender, FrameSender
 from stream.curve import CurveSettings, curve_context
 from stream.messages import StreamState
 from stream.ring import FrameRing, RingSpec
 from stream.sources import Source, fit_within, read_frames
-from stream.video import VideoError
 
 EXIT_ENDED = 0  # a file ended: not restarted
 EXIT_UNUSABLE = 2  # the source can never open: not restarted
@@ -102,10 +102,8 @@ class Capture:
         source = self.spec.source
         self.report("starting")
         while not self.stopping:
-            decoded = 0
             try:
                 for frame in self._frames():
-                    decoded += 1
                     if self.state != "online":
                         attempt = 0
                         self.report("online", "")
@@ -122,9 +120,6 @@ class Capture:
                 self.error = f"{source.shown}: stream ended" if source.live else ""
             if self.stopping:
                 break
-            if not source.live and not decoded:  # opens, but not one frame: looping it would only spin
-                self.report("offline", f"{source.shown}: no frame could be decoded (truncated or corrupt)")
-                return EXIT_UNUSABLE
             if not source.live and not self.spec.loop:
                 self.report("ended")
                 return EXIT_ENDED

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from edge_model.decision import DecisionLevels
 from edge_model.errors import DfdError
+from edge_model.pipeline import PipelineSettings
 from stream.curve import bind_problem
 
 if sys.version_info >= (3, 11):
@@ -35,21 +36,23 @@ class _Section(BaseModel):
 
 
 class ModelSection(_Section):
+    """Defaults of [model], [detector] and [tracker]: edge_model.pipeline.PipelineSettings."""
+
     path: str = Field("", description="model folder; empty means the packaged default model")
-    threads: int = Field(1, ge=1, le=64, description="onnxruntime intra-op threads per worker")
-    precision: Literal["int8", "fp32"] = "int8"
+    threads: int = Field(PipelineSettings.threads, ge=1, le=64, description="onnxruntime intra-op threads per worker")
+    precision: Literal["int8", "fp32"] = PipelineSettings.precision
 
 
 class DetectorSection(_Section):
-    range: Literal["auto", "short", "full"] = "auto"
-    min_score: float = Field(0.6, gt=0.0, lt=1.0)
-    every: int = Field(1, ge=1, le=30, description="run the detector on every k-th frame, track between")
-    max_faces: int = Field(4, ge=1, le=32)
+    range: Literal["auto", "short", "full"] = PipelineSettings.range
+    min_score: float = Field(PipelineSettings.min_score, gt=0.0, lt=1.0)
+    every: int = Field(PipelineSettings.every, ge=1, le=30, description="run the detector on every k-th frame, track between")
+    max_faces: int = Field(PipelineSettings.max_faces, ge=1, le=32)
 
 
 class TrackerSection(_Section):
-    iou: float = Field(0.3, gt=0.0, lt=1.0)
-    max_missed: int = Field(8, ge=1, le=300)
+    iou: float = Field(PipelineSettings.iou, gt=0.0, lt=1.0)
+    max_missed: int = Field(PipelineSettings.max_missed, ge=1, le=300)
 
 
 class PolicySection(_Section):
@@ -139,6 +142,11 @@ class Config(_Section):
         if dupes:
             raise ValueError(f"duplicate source name {dupes[0]!r}")
         return sources
+
+    def pipeline(self) -> PipelineSettings:
+        """The settings edge_model.pipeline.build_pipeline takes, from [model], [detector] and [tracker]."""
+        return PipelineSettings(self.model.threads, self.model.precision, **self.detector.model_dump(),
+                                **self.tracker.model_dump())
 
     @model_validator(mode="after")
     def _check_paths(self) -> Config:

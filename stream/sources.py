@@ -9,20 +9,17 @@ from the file name, the host or the device).
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-import av
 import numpy as np
-from av.video.reformatter import VideoReformatter
 
+from edge_model import media
 from edge_model.errors import DfdError
 from stream.secrets import mask_url, with_password
-from stream.video import VideoError, open_video
 
 Kind = Literal["file", "webcam", "rtsp", "http", "demo"]
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -121,52 +118,31 @@ def make_source(url: str, name: str | None = None, password: str | None = None, 
     return Source(chosen, url, kind)
 
 
-def _open(source: Source, read_timeout_s: float):
-    if source.kind == "webcam":
-        device = f"/dev/video{source.url}" if source.url.isdigit() else source.url
-        try:
-            return av.open(device, format="v4l2", timeout=(OPEN_TIMEOUT_S, read_timeout_s))
-        except (av.error.FFmpegError, OSError) as exc:
-            raise VideoError(f"{device}: cannot open webcam ({getattr(exc, 'strerror', None) or exc})") from None
-    options = RTSP_OPTIONS if source.kind == "rtsp" else None
-    timeout = (OPEN_TIMEOUT_S, read_timeout_s) if source.live else None
-    return open_video(source.url, options=options, timeout=timeout)
-
-
 def read_frames(
     source: Source,
-    fit: Callable[[int, int], tuple[int, int]],
+    fit: media.Fit,
     realtime: bool = True,
     read_timeout_s: float = 10.0,
 ) -> Iterator[np.ndarray]:
     """BGR frames of one opening of a PyAV source, scaled to fit, until it ends.
 
-    Files are paced at their own frame rate when `realtime`. Errors surface as
+    Files are paced at their own frame rate when `realtime`; live sources get
+    open and read timeouts, and RTSP its low-latency options. Errors surface as
     VideoError (masked), and the caller decides to retry or give up.
     """
-    container = _open(source, read_timeout_s)
-    try:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        clock: tuple[float, float] | None = None  # (wall time, frame time) of the pacing origin
-        reformatter = VideoReformatter()  # one converter per opening: to_ndarray builds one per frame
-        for frame in container.decode(stream):
-            if realtime and source.kind == "file" and frame.time is not None:
-                now = time.monotonic()
-                if clock is None or now - (clock[0] + frame.time - clock[1]) > 1.0:
-                    clock = (now, frame.time)  # start, or too far behind: don't burst to catch up
-                delay = clock[0] + frame.time - clock[1] - now
-                if delay > 0:
-                    time.sleep(delay)
-            w, h = fit(frame.width, frame.height)
-            yield reformatter.reformat(frame, format="bgr24", width=w, height=h).to_ndarray()
-    except av.error.FFmpegError as exc:
-        raise VideoError(f"{source.shown}: stream lost ({exc.strerror or type(exc).__name__})") from None
-    finally:
-        container.close()
+    url, format = source.url, None
+    if source.kind == "webcam":
+        url, format = (f"/dev/video{url}" if url.isdigit() else url), "v4l2"
+    frames = media.read_frames(
+        url, fit=fit, realtime=realtime and source.kind == "file", shown=source.shown,
+        options=RTSP_OPTIONS if source.kind == "rtsp" else None,
+        timeout=(OPEN_TIMEOUT_S, read_timeout_s) if source.live else None, format=format,
+    )
+    for _, frame in frames:
+        yield frame
 
 
-def fit_within(max_width: int, max_height: int) -> Callable[[int, int], tuple[int, int]]:
+def fit_within(max_width: int, max_height: int) -> media.Fit:
     """The size a frame is scaled down to (kept even for the video codecs), never up."""
 
     def fit(w: int, h: int) -> tuple[int, int]:

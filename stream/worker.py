@@ -19,11 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import zmq
 
-from edge_model.detector import FaceDetector
 from edge_model.errors import DfdError
-from edge_model.pipeline import FacePipeline
-from edge_model.runner import ModelRunner
-from edge_model.tracker import FaceTracker
+from edge_model.pipeline import FacePipeline, build_pipeline
 from stream.bus import EventSender, Frame, FrameReceiver
 from stream.config import Config
 from stream.curve import CurveSettings, curve_context
@@ -62,8 +59,8 @@ class Worker:
     def __init__(self, spec: WorkerSpec, ctx: zmq.Context) -> None:
         cfg = spec.config
         self.spec = spec
-        self.runner = ModelRunner(cfg.model.path or None, cfg.model.threads, cfg.model.precision)
-        self.detector = FaceDetector(cfg.detector.range, cfg.detector.min_score, cfg.detector.max_faces, cfg.model.threads)
+        self.pipeline = build_pipeline(cfg.pipeline(), cfg.model.path or None)  # each stream gets another() of it
+        self.runner = self.pipeline.runner
         self.levels = cfg.policy.levels(self.runner.manifest.threshold)
         self.evidence = EvidenceWriter(cfg.alerts.evidence_dir)
         self.frames = FrameReceiver(ctx, spec.frames, spec.rings)
@@ -76,10 +73,8 @@ class Worker:
     def _work(self, stream: str) -> _StreamWork:
         if stream not in self.streams:
             cfg = self.spec.config
-            tracker = FaceTracker(cfg.tracker.iou, cfg.tracker.max_missed)
-            pipeline = FacePipeline(self.runner, self.detector, tracker, cfg.detector.every)
             policy = AlertPolicy(stream, self.levels, self.runner.model_id, cfg.policy.update_every_s)
-            self.streams[stream] = _StreamWork(pipeline, policy)
+            self.streams[stream] = _StreamWork(self.pipeline.another(), policy)
         return self.streams[stream]
 
     def process(self, frame: Frame) -> None:

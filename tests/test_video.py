@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stream.video import VideoError, iter_frames
+from edge_model.media import VideoError, read_frames
 from tests.clips import write_face_clip
 
 
@@ -15,13 +15,13 @@ def clip(tmp_path_factory):
 
 
 def test_decodes_every_frame(clip):
-    frames = list(iter_frames(str(clip)))
+    frames = list(read_frames(str(clip)))
     assert [i for i, _ in frames] == list(range(20))
     assert frames[0][1].shape == (240, 320, 3) and frames[0][1].dtype == np.uint8
 
 
 def test_every_and_max_frames(clip):
-    assert [i for i, _ in iter_frames(str(clip), every=3, max_frames=4)] == [0, 3, 6, 9]
+    assert [i for i, _ in read_frames(str(clip), every=3, max_frames=4)] == [0, 3, 6, 9]
 
 
 @pytest.mark.parametrize("kind", ["missing", "text", "empty", "truncated", "garbage-middle"])
@@ -37,10 +37,10 @@ def test_bad_files(tmp_path, clip, kind):
     elif kind == "garbage-middle":
         path.write_bytes(data[:64] + bytes(np.random.default_rng(0).integers(0, 256, len(data) - 64, dtype=np.uint8)))
     with pytest.raises(VideoError) as exc:
-        list(iter_frames(str(path)))
+        list(read_frames(str(path)))
     assert "\n" not in str(exc.value) and path.name in str(exc.value)
 
 
 def test_clip_fixture_writes_a_face(clip):
-    frames = [f for _, f in iter_frames(str(clip), max_frames=1)]
+    frames = [f for _, f in read_frames(str(clip), max_frames=1)]
     assert frames[0].std() > 20

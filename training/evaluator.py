@@ -16,8 +16,9 @@ from rich.console import Console
 from edge_model.crop import CropSpec
 from edge_model.errors import DfdError
 from edge_model.manifest import load_manifest
+from edge_model.pipeline import PipelineSettings
 from edge_model.runner import ModelRunner
-from training.media_eval import evaluate_media
+from training.media_eval import evaluate_media, pipeline_settings
 from training.metrics import summarize
 from training.sources import discover, labelled_folder
 from training.store import Dataset
@@ -82,6 +83,13 @@ def _dataset_curves(args: argparse.Namespace, console: Console) -> tuple[dict, f
     return curves, threshold, {"clips": len(records), "items": len(dataset)}
 
 
+def run_time_settings(args: argparse.Namespace) -> PipelineSettings:
+    """--config's [model], [detector] and [tracker], with the flags over them: `dfd scan`'s settings."""
+    flags = {"threads": args.threads, "precision": args.precision, "range": args.detector_range,
+             "every": args.detect_every}
+    return pipeline_settings(args.config, flags)
+
+
 def _media_curves(args: argparse.Namespace, console: Console) -> tuple[dict, float, dict]:
     if not args.model:
         raise DfdError("labelled videos are scored through the edge run time: pass --model DIR (from `dfd export`)")
@@ -96,7 +104,7 @@ def _media_curves(args: argparse.Namespace, console: Console) -> tuple[dict, flo
     threshold = load_manifest(args.model).threshold
     console.print(f"scoring {len(items)} files ({sum(it.label for it in items)} fake) through the edge run time")
     scores = evaluate_media(items, str(args.model), args.fps or None, args.pad, args.max_frames,
-                            args.detector_range, console)
+                            run_time_settings(args), console)
     for s in scores.skipped:
         console.print(f"[yellow]skipped[/] {s}")
     curves = {lv: (np.asarray(d["y"], int), np.asarray(d["s"], float))
@@ -152,7 +160,7 @@ def evaluate_suite(args: argparse.Namespace) -> int:
     opts = SuiteOptions(
         model=args.model, out=args.out, run=args.suite, dataset=args.data, real_videos=args.real_videos, dev=args.dev,
         windows_per_clip=args.windows_per_clip, fps=args.fps or None, max_frames=args.max_frames, pad=args.pad,
-        detector_range=args.detector_range, resamples=args.bootstrap, seed=args.seed,
+        pipeline=run_time_settings(args), resamples=args.bootstrap, seed=args.seed,
     )
     report = run_suite(opts, console)
     for name, r in report["sets"].items():

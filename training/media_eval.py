@@ -1,9 +1,11 @@
 """Evaluate an exported model on labelled videos and photos, through the edge run time.
 
 Each file goes through `edge_model.scan.scan_frames` (detector, tracker,
-crop, int8 encoder, per-track windows, temporal head, and the live decision
-rule at the model's threshold with the default levels): the numbers are those
-of `dfd scan` and the live system. A video's score and verdict are scan's; a
+crop, encoder, per-track windows, temporal head, and the live decision rule
+at the model's threshold with the default levels), in the pipeline that
+`edge_model.pipeline.build_pipeline` makes from the user's settings (the
+[model], [detector] and [tracker] of a `dfd scan` config, and the same flags):
+the numbers are those of `dfd scan` and the live system. A video's score and verdict are scan's; a
 video that is `insufficient` (no track carried enough evidence) is listed as
 such and left out of the video level. The runner also keeps every embedding it
 computed, so the frame level costs one temporal pass per face and no second
@@ -14,23 +16,53 @@ its video-level score is its best face's.
 from __future__ import annotations
 
 import re
+import sys
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 from rich.console import Console
 from rich.progress import Progress
 
 from edge_model.decision import DecisionLevels
-from edge_model.detector import FaceDetector
-from edge_model.pipeline import FacePipeline
+from edge_model.errors import DfdError
+from edge_model.media import VideoError, is_image, read_frames, video_fps
+from edge_model.pipeline import PipelineSettings, build_pipeline
 from edge_model.runner import ModelRunner
 from edge_model.scan import scan_frames
-from edge_model.tracker import FaceTracker
+from training.prepare import pad_frame
 from training.sources import MediaItem
-from training.video import VideoError, is_image, pad_frame, read_frames, video_fps
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+PIPELINE_SECTIONS = ("model", "detector", "tracker")  # the config's sections that edge_model.pipeline reads
+
+
+def pipeline_settings(config: Path | None, overrides: dict[str, Any]) -> PipelineSettings:
+    """The pipeline settings of a `dfd scan` config file, with the flags that were given over them."""
+    values: dict[str, Any] = {}
+    if config is not None:
+        try:
+            tree = tomllib.loads(config.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise DfdError(f"config: {config}: {exc}") from None
+        for section in PIPELINE_SECTIONS:
+            values.update(tree.get(section, {}))
+        values.pop("path", None)  # the model is --model's
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    unknown = sorted(set(values) - {f.name for f in fields(PipelineSettings)})
+    if unknown:
+        raise DfdError(f"config: unknown key {unknown[0]!r} in [{'], ['.join(PIPELINE_SECTIONS)}]")
+    try:
+        return PipelineSettings(**values)
+    except TypeError as exc:
+        raise DfdError(f"config: {exc}") from None
 
 
 class RecordingRunner(ModelRunner):
@@ -54,15 +86,11 @@ class RecordingRunner(ModelRunner):
         return np.concatenate([self.score(windows[i : i + 256]) for i in range(0, len(windows), 256)])
 
 
-def covered_seconds(path: Path, last_index: int) -> float:
+def covered_seconds(path: Path, last_index: int, fps: float) -> float:
     """Length of the stretch of a video that was scanned (0 for a photo): false alarms count per hour of it."""
     if is_image(path) or last_index < 0:
         return 0.0
-    import av
-
-    with av.open(str(path)) as container:
-        rate = container.streams.video[0].average_rate
-    return (last_index + 1) / float(rate) if rate else 0.0
+    return (last_index + 1) / fps
 
 
 class LastIndex:
@@ -99,10 +127,11 @@ def evaluate_media(
     fps: float | None,
     pad: float,
     max_frames: int,
-    detector_range: str,
+    settings: PipelineSettings,
     console: Console,
 ) -> MediaScores:
-    runner = RecordingRunner(model_dir, threads=1)
+    models = build_pipeline(settings, model_dir, RecordingRunner)
+    runner = cast(RecordingRunner, models.runner)
     levels = DecisionLevels(runner.manifest.threshold)
     out = MediaScores()
     per_video: dict[tuple[str, int], list[float]] = defaultdict(list)
@@ -110,16 +139,14 @@ def evaluate_media(
         task = progress.add_task("evaluate", total=len(items))
         for item in items:
             runner.recorded.clear()
-            pipeline = FacePipeline(runner, FaceDetector(range=detector_range), FaceTracker())
+            pipeline = models.another()
             try:
-                frames = read_frames(item.path, fps)
+                frames = read_frames(item.path, fps=fps, max_frames=max_frames or None)
                 if pad:
                     frames = ((i, pad_frame(f, pad)) for i, f in frames)
-                if max_frames:
-                    frames = (f for f, _ in zip(frames, range(max_frames)))
                 counted = LastIndex(frames)
                 report = scan_frames(counted, pipeline, levels, video_fps(item.path), video=item.path.name)
-                seconds = covered_seconds(item.path, counted.last)
+                seconds = covered_seconds(item.path, counted.last, report.fps)
             except VideoError as exc:
                 out.skipped.append(str(exc))
                 progress.advance(task)

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from edge_model.crop import CropSpec, crop_face, crop_transform, map_points
-from edge_model.detector import FaceDetector
 from edge_model.errors import DfdError
+from edge_model.media import VideoError, is_image, read_frames, read_image
+from edge_model.pipeline import FaceFinder, PipelineSettings, face_detector
 from training.sources import CropPair, Item, MediaItem
 from training.store import Clip, ClipRecord, Dataset
-from training.video import VideoError, is_image, pad_frame, read_frames
 
 
 @dataclass
@@ -26,8 +27,7 @@ class PrepareOptions:
     fps: float | None = 10.0
     min_track: int = 8  # frames; shorter tracks of a video are dropped (a photo keeps its one frame)
     max_frames: int = 0  # per video, 0 = all
-    detector_range: str = "auto"
-    max_faces: int = 4
+    faces: PipelineSettings = PipelineSettings()  # the detector's and tracker's, as at run time
     mesh: bool = True
 
 
@@ -63,12 +63,9 @@ class Preparer:
     """Holds the per-process models; call it on one media item at a time."""
 
     def __init__(self, out: Dataset, opts: PrepareOptions) -> None:
-        from edge_model.tracker import FaceTracker
-
         self.out = out
         self.opts = opts
-        self.detector = FaceDetector(range=opts.detector_range, max_faces=opts.max_faces, threads=1)
-        self.make_tracker = FaceTracker
+        self.detector = face_detector(opts.faces)
         self.mesh = load_mesh(opts.mesh)
 
     def __call__(self, item: Item) -> VideoResult:
@@ -113,7 +110,7 @@ class Preparer:
         """Both crops cut with the box found on the real one, so the pair differs by the fake alone."""
         video = {"video_id": pair.video_id, "name": pair.fake.name, **pair.record()}
         try:
-            real, fake = (pad_frame(_read_image(p), pair.pad) for p in (pair.real, pair.fake))
+            real, fake = (pad_frame(read_image(p), pair.pad) for p in (pair.real, pair.fake))
         except VideoError as exc:
             return VideoResult(video, error=str(exc))
         if real.shape != fake.shape:
@@ -144,29 +141,30 @@ class Preparer:
 
     def _tracks(self, item: MediaItem) -> dict[int, _TrackFaces]:
         spec = self.opts.spec
-        tracker = self.make_tracker()
+        finder = FaceFinder(self.detector, self.opts.faces, spec)
         tracks: dict[int, _TrackFaces] = {}
-        for count, (index, frame) in enumerate(read_frames(item.path, self.opts.fps)):
-            if self.opts.max_frames and count >= self.opts.max_frames:
-                break
-            visible, _ = tracker.update(self.detector.detect(frame), index)
-            for tr in visible:
-                if tr.missed:
-                    continue
-                m = crop_transform(tr.box, tr.keypoints, spec)
-                t = tracks.setdefault(tr.id, _TrackFaces())
-                t.faces.append(crop_face(frame, tr.box, tr.keypoints, spec))
+        frames = read_frames(item.path, fps=self.opts.fps, max_frames=self.opts.max_frames or None)
+        for index, frame in frames:
+            for face in finder.find(frame, index)[0]:
+                m = crop_transform(face.box, face.keypoints, spec)
+                t = tracks.setdefault(face.track_id, _TrackFaces())
+                t.faces.append(face.crop)
                 t.frames.append(index)
-                t.keypoints.append(map_points(tr.keypoints, m))
+                t.keypoints.append(map_points(face.keypoints, m))
                 if self.mesh is not None:
-                    t.mesh.append(map_points(self.mesh.landmarks(frame, tr.box, tr.keypoints)[:, :2], m))
+                    t.mesh.append(map_points(self.mesh.landmarks(frame, face.box, face.keypoints)[:, :2], m))
         return tracks
 
 
-def _read_image(path) -> np.ndarray:
-    if not path.is_file():
-        raise VideoError(f"{path.name}: missing")
-    return next(read_frames(path))[1]
+def pad_frame(frame: np.ndarray, pad: float) -> np.ndarray:
+    """Add `pad` x the frame's size on each side (edge pixels replicated).
+
+    Tight face crops (DFDC's) frame the face closer than our crop margin;
+    padding gives the detector and the crop the context they expect.
+    """
+    h, w = frame.shape[:2]
+    py, px = int(round(h * pad)), int(round(w * pad))
+    return cv2.copyMakeBorder(frame, py, py, px, px, cv2.BORDER_REPLICATE)
 
 
 _worker: Preparer | None = None

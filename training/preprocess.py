@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from edge_model.crop import CropSpec
 from edge_model.errors import DfdError
+from edge_model.pipeline import PipelineSettings
 from training.prepare import PrepareOptions, Preparer, init_worker, work
 from training.sources import Item, apply_groups, discover, labelled_folder, read_groups, read_pairs
 from training.store import Dataset
@@ -51,8 +52,7 @@ def preprocess(args: argparse.Namespace) -> int:
         fps=args.fps or None,
         min_track=args.min_track,
         max_frames=args.max_frames,
-        detector_range=args.detector_range,
-        max_faces=args.max_faces,
+        faces=PipelineSettings(range=args.detector_range, max_faces=args.max_faces),
         mesh=not args.no_mesh,
     )
     skipped: list[dict] = []

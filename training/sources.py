@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from edge_model.errors import DfdError
-from training.video import IMAGE_EXTS, MEDIA_EXTS
+from edge_model.media import IMAGE_EXTS, MEDIA_EXTS
 
 REAL_DIRS = ("real_videos", "real_images", "real")
 FAKE_DIRS = ("deepfake_videos", "fake", "df")
@@ -34,7 +34,7 @@ PAIRS_CSV = "pairs.csv"
 PAIRS_PAD = 0.3  # tight crops get this share of their side replicated on each side before detection
 
 
-class SourceError(DfdError):
+class DataError(DfdError):
     """A data folder that can't be read as any known layout."""
 
 
@@ -103,7 +103,7 @@ def _dfdc(folder: Path, root: Path) -> list[MediaItem]:
     try:
         meta = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise SourceError(f"{folder / 'metadata.json'}: unreadable ({exc})") from None
+        raise DataError(f"{folder / 'metadata.json'}: unreadable ({exc})") from None
     items = []
     for name, entry in sorted(meta.items()):
         path = folder / name
@@ -127,9 +127,9 @@ def read_pairs(csv_path: Path, pad: float = PAIRS_PAD) -> list[CropPair]:
         with open(csv_path, newline="", encoding="utf-8") as f:
             rows = list(csv.DictReader(f))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise SourceError(f"pairs file {csv_path}: unreadable ({exc})") from None
+        raise DataError(f"pairs file {csv_path}: unreadable ({exc})") from None
     if rows and not {"fake", "original"} <= set(rows[0]):
-        raise SourceError(f"pairs file {csv_path}: needs the columns `fake,original`")
+        raise DataError(f"pairs file {csv_path}: needs the columns `fake,original`")
     folder = csv_path.parent
     index = {**_image_index(folder), **_image_index(folder / "faces")}
 
@@ -151,7 +151,7 @@ def read_pairs(csv_path: Path, pad: float = PAIRS_PAD) -> list[CropPair]:
 def discover(root: Path) -> list[Item]:
     """Every media file under `root` that a known layout labels."""
     if not root.is_dir():
-        raise SourceError(f"data folder not found: {root}")
+        raise DataError(f"data folder not found: {root}")
     items: list[Item] = []
     for pairs in sorted(root.rglob(PAIRS_CSV)):
         items += read_pairs(pairs)
@@ -172,7 +172,7 @@ def discover(root: Path) -> list[Item]:
 def labelled_folder(folder: Path, label: int) -> list[MediaItem]:
     """Every media file under a folder given on the command line with --real or --fake."""
     if not folder.is_dir():
-        raise SourceError(f"folder not found: {folder}")
+        raise DataError(f"folder not found: {folder}")
     return [
         _item(p, folder, label, "deepfake" if label else "real", folder.name, p.stem) for p in _media(folder)
     ]
@@ -184,12 +184,12 @@ def read_groups(path: Path) -> dict[str, str]:
         with open(path, newline="", encoding="utf-8") as f:
             rows = [r for r in csv.reader(f) if r and not r[0].startswith("#")]
     except OSError as exc:
-        raise SourceError(f"groups file {path}: {exc.strerror}") from None
+        raise DataError(f"groups file {path}: {exc.strerror}") from None
     if rows and [c.strip().lower() for c in rows[0][:2]] == ["name", "group"]:
         rows = rows[1:]
     bad = [i for i, r in enumerate(rows, 1) if len(r) < 2 or not r[1].strip()]
     if bad:
-        raise SourceError(f"groups file {path}: row {bad[0]} needs `name,group`")
+        raise DataError(f"groups file {path}: row {bad[0]} needs `name,group`")
     return {r[0].strip(): r[1].strip() for r in rows}
 
 

@@ -31,6 +31,7 @@ from rich.console import Console
 
 from edge_model.errors import DfdError
 from edge_model.manifest import Manifest, load_manifest
+from edge_model.pipeline import PipelineSettings
 from training.metrics import at_threshold, bootstrap_auc, roc_auc
 from training.sources import MediaItem, discover, labelled_folder
 from training.store import ClipRecord, Dataset
@@ -53,7 +54,7 @@ class SuiteOptions:
     fps: float | None = None
     max_frames: int = 0
     pad: float = 0.0  # dev DFDC crops: padding per side before detection (their crops are tight)
-    detector_range: str = "auto"
+    pipeline: PipelineSettings = PipelineSettings()  # the run time's detector and tracker settings
     resamples: int = 1000
     seed: int = 0
 
@@ -114,7 +115,7 @@ def score_media(opts: SuiteOptions, items: list[MediaItem], pad: float, console:
     """Units of files scored through `edge_model.scan` (the code of `dfd scan`), one per video or photo group."""
     from training.media_eval import evaluate_media
 
-    scores = evaluate_media(items, str(opts.model), opts.fps, pad, opts.max_frames, opts.detector_range, console)
+    scores = evaluate_media(items, str(opts.model), opts.fps, pad, opts.max_frames, opts.pipeline, console)
     for s in scores.skipped:
         console.print(f"[yellow]skipped[/] {s}")
     threshold = load_manifest(opts.model).threshold

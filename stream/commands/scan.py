@@ -19,18 +19,15 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from edge_model.detector import FaceDetector
 from edge_model.errors import DfdError
-from edge_model.pipeline import FacePipeline
-from edge_model.runner import ModelRunner
+from edge_model.media import VIDEO_EXTS, Decoding, VideoError, read_frames, video_fps
+from edge_model.pipeline import FacePipeline, build_pipeline
 from edge_model.scan import ScanReport, scan_frames
-from edge_model.tracker import FaceTracker
 from stream.commands.common import (
     add_config_arguments,
     config_from_args,
@@ -39,7 +36,6 @@ from stream.commands.common import (
     to_json,
 )
 from stream.config import Config
-from stream.video import VIDEO_EXTS, Decoding, VideoError, iter_frames, video_fps
 
 HELP = __doc__
 
@@ -78,22 +74,19 @@ class FileScan:
         return {**self.report.to_dict(), **self.decoding.to_dict(), "seconds": round(self.seconds, 2)}
 
 
-_models: dict[str, Any] = {}  # per process: the runner and the detector, loaded once for every file
+_loaded: list[FacePipeline] = []  # per process: the models, loaded once for every file
 
 
 def scan_file(video: str, cfg: Config, every: int, max_frames: int | None) -> FileScan:
     """One file's scan; a VideoError when it can't be read at all."""
-    if not _models:
-        _models["runner"] = ModelRunner(cfg.model.path or None, cfg.model.threads, cfg.model.precision)
-        _models["detector"] = FaceDetector(cfg.detector.range, cfg.detector.min_score, cfg.detector.max_faces,
-                                           cfg.model.threads)
-    runner = _models["runner"]
-    pipeline = FacePipeline(runner, _models["detector"], FaceTracker(cfg.tracker.iou, cfg.tracker.max_missed),
-                            cfg.detector.every)
+    if not _loaded:
+        _loaded.append(build_pipeline(cfg.pipeline(), cfg.model.path or None))
+    pipeline = _loaded[0].another()
     decoding = Decoding()
     start = time.perf_counter()
-    frames = iter_frames(video, every, max_frames, decoding)
-    report = scan_frames(frames, pipeline, cfg.policy.levels(runner.manifest.threshold), video_fps(video), video)
+    frames = read_frames(video, every=every, max_frames=max_frames, decoding=decoding)
+    levels = cfg.policy.levels(pipeline.runner.manifest.threshold)
+    report = scan_frames(frames, pipeline, levels, video_fps(video), video)
     return FileScan(report, decoding, time.perf_counter() - start)
 
 

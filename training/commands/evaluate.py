@@ -43,7 +43,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", type=float, default=0.0, help="videos: frames per second to score (0: all)")
     p.add_argument("--max-frames", type=int, default=0, help="videos: frames per file at most (0: all)")
     p.add_argument("--pad", type=float, default=0.0, help="pad each frame by this fraction per side (tight crops)")
-    p.add_argument("--detector-range", choices=["auto", "short", "full"], default="auto")
+    run_time = p.add_argument_group("run time (as in `dfd scan`)")
+    run_time.add_argument("--config", type=Path, metavar="TOML",
+                          help="a `dfd scan` config: its [model], [detector] and [tracker] settings")
+    run_time.add_argument("--threads", type=int, help="onnxruntime threads")
+    run_time.add_argument("--precision", help="encoder precision: int8 or fp32")
+    run_time.add_argument("--detector-range", dest="detector_range", help="auto, short or full")
+    run_time.add_argument("--detect-every", dest="detect_every", type=int, help="detect every k-th frame")
     suite = p.add_argument_group("evaluation suite")
     suite.add_argument("--suite", type=Path, metavar="RUN", help="run the suite on RUN's test split (RUN/split.json)")
     suite.add_argument("--real-videos", type=Path, action="append", default=[],

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from edge_model.detector import FaceDetector
+from edge_model.media import read_image
+from training.prepare import pad_frame
 from training.sources import read_pairs
-from training.video import pad_frame, read_frames
 
 MARGINS = (1.1, 1.2, 1.3, 1.5)
 PADS = (0.0, 0.15, 0.3)
@@ -38,7 +39,7 @@ def main() -> None:
     for pad in PADS:
         rel = []
         for pair in sample:
-            image = next(read_frames(pair.real))[1]
+            image = read_image(pair.real)
             faces = detector.detect(pad_frame(image, pad) if pad else image)
             if faces:
                 x1, y1, x2, y2 = faces[0].box

@@ -1,0 +1,216 @@
+"""Reading media: the one PyAV decode loop of the capture, `dfd scan` and training's preprocessing.
+
+Every failure becomes one VideoError line that names the source (callers
+pass `shown`, the source with any password masked). A photo is a one-frame
+clip. PyAV is imported where it is used, so that the training loop, which
+only needs the extension lists, loads no decoder.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge_model.errors import DfdError
+
+VIDEO_EXTS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".wmv", ".flv", ".gif")
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+MEDIA_EXTS = VIDEO_EXTS + IMAGE_EXTS
+DEFAULT_FPS = 25.0  # for a file that states no frame rate
+
+Fit = Callable[[int, int], tuple[int, int]]  # (width, height) -> the size a frame is scaled to
+
+
+class VideoError(DfdError):
+    """A video or photo that can't be opened or decoded: missing, not a video, truncated, corrupt, or a lost stream."""
+
+
+@dataclass
+class Decoding:
+    """How far decoding a file got, so that a scan of a cut or corrupt file says so instead of passing for whole."""
+
+    expected: int | None = None  # the frame count the container claims (None: it does not say)
+    decoded: int = 0
+    error: str = ""  # why decoding stopped before the end
+    ended: bool = False  # it reached the end of the file (not stopped by max_frames)
+
+    @property
+    def complete(self) -> bool:
+        if self.error:
+            return False
+        return not self.ended or self.expected is None or self.decoded >= self.expected
+
+    def to_dict(self) -> dict:
+        return {"complete": self.complete, "frames_decoded": self.decoded, "frames_expected": self.expected,
+                "decode_error": self.error}
+
+
+def is_image(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in IMAGE_EXTS
+
+
+def _is_stream(source: str) -> bool:
+    """A URL or a device: it can be lost rather than corrupt, and it may yield no frame before it ends."""
+    return "://" in source or source.startswith("/dev/")
+
+
+def open_video(
+    source: str | Path,
+    shown: str | None = None,
+    options: dict[str, str] | None = None,
+    timeout: float | tuple[float, float] | None = None,
+    format: str | None = None,
+):
+    """An input container with at least one video stream, or a VideoError."""
+    import av
+
+    source = str(source)
+    shown = shown or source
+    if not _is_stream(source):
+        path = Path(source)
+        if not path.exists():
+            raise VideoError(f"{shown}: no such file")
+        if not path.is_file():
+            raise VideoError(f"{shown}: not a file")
+    try:
+        # Bad bytes in a file's metadata (a title, a tool name) must not stop its video.
+        container = av.open(source, format=format, options=options or {}, timeout=timeout, metadata_errors="replace")
+    except (av.error.FFmpegError, OSError) as exc:
+        raise VideoError(f"{shown}: cannot open ({getattr(exc, 'strerror', None) or type(exc).__name__})") from None
+    if not container.streams.video:
+        container.close()
+        raise VideoError(f"{shown}: not a video (no video stream)")
+    return container
+
+
+def video_fps(source: str | Path) -> float:
+    """The file's frame rate: the decision rule's seconds are frame index / this (a photo, or none stated: DEFAULT_FPS)."""
+    if is_image(source):
+        return DEFAULT_FPS
+    container = open_video(source)
+    try:
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate
+        return float(rate) if rate else DEFAULT_FPS
+    finally:
+        container.close()
+
+
+def read_image(path: str | Path, shown: str | None = None) -> np.ndarray:
+    """A photo as a BGR frame."""
+    shown = shown or str(path)
+    if not Path(path).is_file():
+        raise VideoError(f"{shown}: no such file")
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise VideoError(f"{shown}: not a readable image")
+    return image
+
+
+class _Pacer:
+    """Holds frames back to the file's own frame rate; too far behind, it starts again rather than burst."""
+
+    def __init__(self) -> None:
+        self.origin: tuple[float, float] | None = None  # (wall time, frame time)
+
+    def wait(self, frame_time: float | None) -> None:
+        if frame_time is None:
+            return
+        now = time.monotonic()
+        if self.origin is None or now - (self.origin[0] + frame_time - self.origin[1]) > 1.0:
+            self.origin = (now, frame_time)
+        delay = self.origin[0] + frame_time - self.origin[1] - now
+        if delay > 0:
+            time.sleep(delay)
+
+
+class _Sampler:
+    """Keeps about `fps` frames per second of video."""
+
+    def __init__(self, fps: float) -> None:
+        self.fps = fps
+        self.next_t: float | None = None
+
+    def keep(self, frame_time: float | None, index: int) -> bool:
+        t = float(frame_time) if frame_time is not None else index / DEFAULT_FPS
+        if self.next_t is not None and t + 1e-6 < self.next_t:
+            return False
+        self.next_t = (t if self.next_t is None else self.next_t) + 1.0 / self.fps
+        return True
+
+
+def read_frames(
+    source: str | Path,
+    *,
+    every: int = 1,
+    max_frames: int | None = None,
+    fps: float | None = None,
+    fit: Fit | None = None,
+    realtime: bool = False,
+    decoding: Decoding | None = None,
+    shown: str | None = None,
+    options: dict[str, str] | None = None,
+    timeout: float | tuple[float, float] | None = None,
+    format: str | None = None,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """(frame index, BGR frame) for every `every`-th frame (or about `fps` a second), up to max_frames of them.
+
+    The index counts every decoded frame: it is the frame's position in the file.
+    `fit` scales frames; `realtime` paces them at the file's frame rate. With
+    `decoding`, a decode error after the first frame ends the frames instead of
+    raising, and `decoding` records how far it got. A file of which no frame
+    decodes is a VideoError; a stream that ends before its first frame just ends.
+    """
+    source = str(source)
+    shown = shown or source
+    if is_image(source):
+        image = read_image(source, shown)
+        if fit:
+            image = cv2.resize(image, fit(image.shape[1], image.shape[0]), interpolation=cv2.INTER_AREA)
+        yield 0, image
+        return
+    import av
+    from av.video.reformatter import VideoReformatter
+
+    container = open_video(source, shown, options, timeout, format)
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    if decoding is not None:
+        decoding.expected = stream.frames or None
+    pacer = _Pacer() if realtime else None
+    sampler = _Sampler(fps) if fps else None
+    reformatter = VideoReformatter()  # one converter per opening: to_ndarray builds one per frame
+    index, kept = -1, 0
+    try:
+        for packet in container.demux(stream):
+            for frame in packet.decode():
+                index += 1
+                if decoding is not None:
+                    decoding.decoded = index + 1
+                if index % every or (sampler is not None and not sampler.keep(frame.time, index)):
+                    continue
+                if pacer is not None:
+                    pacer.wait(frame.time)
+                width, height = fit(frame.width, frame.height) if fit else (None, None)
+                yield index, reformatter.reformat(frame, format="bgr24", width=width, height=height).to_ndarray()
+                kept += 1
+                if max_frames is not None and kept >= max_frames:
+                    return
+    except av.error.FFmpegError as exc:
+        why = exc.strerror or type(exc).__name__
+        line = f"stream lost ({why})" if _is_stream(source) else f"corrupt or truncated video at frame {index + 1} ({why})"
+        if decoding is None or index < 0:
+            raise VideoError(f"{shown}: {line}") from None
+        decoding.error = line
+        return
+    finally:
+        container.close()
+    if decoding is not None:
+        decoding.ended = True
+    if index < 0 and not _is_stream(source):
+        raise VideoError(f"{shown}: no frame could be decoded (truncated or corrupt)")
