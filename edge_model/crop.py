@@ -92,10 +92,3 @@ def normalize(crops_rgb: np.ndarray, spec: CropSpec) -> np.ndarray:
     shift = np.asarray(spec.mean, dtype=np.float32) * 255.0
     out = (batch.astype(np.float32) - shift) / scale
     return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
-
-
-def prepare(
-    frame_bgr: np.ndarray, box: np.ndarray, keypoints: np.ndarray | None, spec: CropSpec
-) -> np.ndarray:
-    """The whole contract for one face: frame -> normalized (3, size, size) float32."""
-    return normalize(crop_face(frame_bgr, box, keypoints, spec), spec)[0]

@@ -38,10 +38,6 @@ class AlertPolicy:
         self._rule = DecisionRule(levels)
         self._open: dict[int, tuple[str, float]] = {}  # track -> (alert id, time of its last event)
 
-    def active(self) -> dict[int, str]:
-        """track -> alert id of every open alert."""
-        return {track: alert_id for track, (alert_id, _) in self._open.items()}
-
     def score(self, window: WindowScore, ts: float) -> list[AlertEvent]:
         """One scored window at capture time `ts`."""
         change = self._rule.observe(window, ts)

@@ -34,10 +34,6 @@ class SecretFilter:
     def __init__(self, secrets: list[str] | None = None) -> None:
         self._secrets = [s for s in (secrets or []) if s]
 
-    def add(self, secret: str | None) -> None:
-        if secret:
-            self._secrets.append(secret)
-
     def __call__(self, text: str) -> str:
         text = mask_url(text)
         for s in self._secrets:

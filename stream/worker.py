@@ -22,6 +22,7 @@ import zmq
 from edge_model.errors import DfdError
 from edge_model.pipeline import FacePipeline, build_pipeline
 from stream.bus import EventSender, Frame, FrameReceiver
+from stream.capture import EXIT_UNUSABLE
 from stream.config import Config
 from stream.curve import CurveSettings, curve_context
 from stream.evidence import EvidenceWriter
@@ -30,7 +31,6 @@ from stream.policy import AlertPolicy
 from stream.ring import RingSpec
 
 STATS_EVERY_S = 1.0
-EXIT_UNUSABLE = 2
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_model.crop import CropSpec, crop_face, crop_transform, map_points, normalize, prepare
+from edge_model.crop import CropSpec, crop_face, crop_transform, map_points, normalize
 
 
 @pytest.fixture
@@ -20,8 +20,8 @@ KPS = np.array([[120, 90], [160, 94], [140, 115], [140, 135], [105, 100], [175, 
 
 def test_same_input_same_tensor(frame):
     spec = CropSpec(size=64)
-    a = prepare(frame, BOX, KPS, spec)
-    b = prepare(frame.copy(), BOX.copy(), KPS.copy(), spec)
+    a = normalize(crop_face(frame, BOX, KPS, spec), spec)[0]
+    b = normalize(crop_face(frame.copy(), BOX.copy(), KPS.copy(), spec), spec)[0]
     assert a.shape == (3, 64, 64) and a.dtype == np.float32
     np.testing.assert_array_equal(a, b)
 

@@ -55,12 +55,12 @@ def test_each_alert_gets_its_own_id():
 
 def test_tracks_are_independent_and_a_lost_track_ends_its_alert():
     p = policy()
-    run(p, [0.9] * 6, track=1)
+    assert kinds(run(p, [0.9] * 6, track=1)) == ["new"]
     assert run(p, [0.1] * 6, track=2) == []
-    assert p.active() == {1: "alert-1"}
+    assert p.track_ended(2, 10.0) == []  # track 2 never alerted
     (end,) = p.track_ended(1, 10.0)
-    assert end.kind == "end" and end.ended_at == 10.0 and end.alert_id == "alert-1"
-    assert p.active() == {} and p.track_ended(2, 10.0) == []
+    assert end.kind == "end" and end.ended_at == 10.0 and end.alert_id == "alert-1" and end.track == 1
+    assert p.close(11.0) == []  # nothing is left open
 
 
 def test_close_ends_every_open_alert():
@@ -68,7 +68,7 @@ def test_close_ends_every_open_alert():
     run(p, [0.9] * 6, track=1)
     run(p, [0.9] * 6, track=2)
     assert sorted(e.track for e in p.close(5.0)) == [1, 2]
-    assert p.active() == {}
+    assert p.close(6.0) == []
 
 
 def test_the_config_levels_default_to_the_rules_and_the_models_threshold():
