@@ -1,6 +1,6 @@
 """BlazeFace face detection on ONNX Runtime, with our own letterbox, anchors and NMS.
 
-MediaPipe's two BlazeFace models, converted by `detector_assets`:
+MediaPipe's two BlazeFace models, shipped as ONNX files (`detector_assets`):
 
 - short range: 128x128 input, faces within about 2 m of the camera (a face
   wider than about a sixth of the frame). About 1.5 ms a 640x480 frame.
