@@ -12,7 +12,8 @@ import os
 import platform
 import sys
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
+
+from bench.procfs import PROC
 
 ISA_FLAGS = {
     "avx2": "avx2",
@@ -79,7 +80,7 @@ def _version(package: str) -> str | None:
 
 
 def host_facts() -> dict:
-    cpuinfo = Path("/proc/cpuinfo")
+    cpuinfo = PROC / "cpuinfo"
     text = cpuinfo.read_text() if cpuinfo.is_file() else ""
     model, flags, physical = _cpuinfo(text)
     if model == "unknown":

@@ -2,7 +2,8 @@
 
 A busy neighbour skews every figure, so a background thread samples
 /proc/stat and every process's CPU time, and attributes the busy time that
-is not ours (this process and its children) to "others".
+is not ours (this process and its descendants, counted from their start when
+they started within the interval) to "others".
 """
 
 from __future__ import annotations
@@ -12,47 +13,8 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
-HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-PROC = Path("/proc")
-
-
-def _busy_jiffies() -> int:
-    """All CPUs' non-idle time from the first line of /proc/stat."""
-    parts = (PROC / "stat").read_text().split("\n", 1)[0].split()[1:]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in parts[:8])
-    return user + nice + system + irq + softirq + steal
-
-
-def processes() -> dict[int, tuple[int, str, int]]:
-    """pid -> (parent pid, name, CPU jiffies) for every readable process."""
-    out = {}
-    for d in PROC.iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            raw = (d / "stat").read_text()
-        except OSError:
-            continue
-        name = raw[raw.index("(") + 1 : raw.rindex(")")]
-        fields = raw[raw.rindex(")") + 2 :].split()
-        out[int(d.name)] = (int(fields[1]), name, int(fields[11]) + int(fields[12]))
-    return out
-
-
-def descendants(root: int, procs: dict[int, tuple[int, str, int]]) -> set[int]:
-    """`root` and every process below it."""
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _, _) in procs.items():
-        children.setdefault(ppid, []).append(pid)
-    seen, todo = set(), [root]
-    while todo:
-        pid = todo.pop()
-        if pid not in seen:
-            seen.add(pid)
-            todo.extend(children.get(pid, []))
-    return seen
+from bench.procfs import HZ, busy_jiffies, cpu_since, descendants, processes
 
 
 @dataclass
@@ -104,16 +66,17 @@ class LoadMonitor:
 
     def _loop(self) -> None:
         me = os.getpid()
-        busy, procs, t = _busy_jiffies(), processes(), time.monotonic()
+        busy, procs, t = busy_jiffies(), processes(), time.monotonic()
         while not self._stop.wait(self.interval):
-            busy2, procs2, t2 = _busy_jiffies(), processes(), time.monotonic()
+            busy2, procs2, t2 = busy_jiffies(), processes(), time.monotonic()
             ours = descendants(me, procs2)
-            ours_delta = sum(j - procs.get(p, (0, "", j))[2] for p, (_, _, j) in procs2.items() if p in ours)
+            used = cpu_since(procs, procs2)
+            ours_delta = sum(j for pid, j in used.items() if pid in ours)
             other = max(0.0, (busy2 - busy - ours_delta) / HZ / (t2 - t))
             by_name: Counter = Counter()
-            for pid, (_, name, j) in procs2.items():
-                if pid not in ours and pid in procs:
-                    by_name[name] += (j - procs[pid][2]) / HZ
+            for pid, j in used.items():
+                if pid not in ours:
+                    by_name[procs2[pid].name] += j / HZ
             with self._lock:
                 self.window.samples.append(other)
                 self.window.top.update({k: v for k, v in by_name.items() if v > 0})

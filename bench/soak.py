@@ -30,9 +30,8 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.clips import ClipSpec, clip  # noqa: E402
-from bench.load import PROC, descendants, processes  # noqa: E402
+from bench.procfs import descendants, open_files, processes, rss_kib  # noqa: E402
 
-PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 SHM = Path("/dev/shm")
 # Different face gaps per stream: tracks and alerts keep starting and ending, as they do on real cameras.
 CLIPS = [ClipSpec(640, 480, 10.0, 15, gap) for gap in (0.0, 3.0, 5.0, 7.0)]
@@ -63,20 +62,6 @@ class Bound:
     unit: str
 
 
-def _rss_kib(pid: int) -> int:
-    try:
-        return int((PROC / str(pid) / "statm").read_text().split()[1]) * PAGE_KIB
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
-def _fds(pid: int) -> int:
-    try:
-        return len(os.listdir(PROC / str(pid) / "fd"))
-    except OSError:
-        return 0
-
-
 class Snapshots(threading.Thread):
     """Reads the run's JSON lines and keeps only the latest per-second "streams" snapshot (memory stays flat)."""
 
@@ -101,7 +86,7 @@ def sample(root: int, started: float, snap: dict) -> Sample:
     rss: dict[str, int] = {"supervisor": 0, "capture": 0, "worker": 0, "other": 0}
     for pid in tree:
         role = "supervisor" if pid == root else kinds.get(pid) or "other"
-        rss[role if role in rss else "other"] += _rss_kib(pid)
+        rss[role if role in rss else "other"] += rss_kib(pid)
     segments = snap.get("segments", [])
     # The run's rings are dfd-<token>-<i>: count every entry with its prefix, so a leaked one shows.
     prefixes = {s.rsplit("-", 1)[0] + "-" for s in segments}
@@ -115,7 +100,7 @@ def sample(root: int, started: float, snap: dict) -> Sample:
         rss_captures_mb=round(rss["capture"] / 1024, 2),
         rss_workers_mb=round(rss["worker"] / 1024, 2),
         rss_other_mb=round(rss["other"] / 1024, 2),
-        fds=sum(_fds(pid) for pid in tree),
+        fds=sum(open_files(pid) for pid in tree),
         processes=len(tree),
         shm_entries=len(entries),
         shm_run_mb=round(run_bytes / 2**20, 2),

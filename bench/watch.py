@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.context import Skip
-from bench.load import PROC, descendants, processes
+from bench.procfs import cmdline, descendants, peak_rss_kib, processes, pss_kib, rss_kib
 
 STOP_GRACE_S = 20.0  # beyond --duration: model loading, shutdown and flushing alerts
 POLL_S = 0.02  # alert database polling: the resolution of capture -> record written
@@ -55,35 +55,11 @@ class WatchRun:
                     mem.label = f"{child['kind']} process"
 
 
-def _status_kib(pid: int, key: str) -> int:
-    try:
-        for line in (PROC / str(pid) / "status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
-def _pss_kib(pid: int) -> int:
-    try:
-        for line in (PROC / str(pid) / "smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
 def _label(pid: int, root: int, name: str, index: int) -> str:
     """A readable role: the supervisor, a named process, or the n-th child in start order."""
     if pid == root:
         return "supervisor"
-    try:
-        cmdline = (PROC / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        cmdline = ""
-    if "resource_tracker" in cmdline:
+    if "resource_tracker" in cmdline(pid):
         return "multiprocessing resource tracker"
     if name and not name.startswith("python") and name not in ("taskset", "dfd"):
         return name
@@ -113,14 +89,14 @@ class _Sampler(threading.Thread):
         tree = descendants(self.root, procs) & procs.keys()
         total = pss = 0
         for pid in sorted(tree):
-            rss = _status_kib(pid, "VmRSS")
+            rss = rss_kib(pid)
             total += rss
-            pss += _pss_kib(pid)
+            pss += pss_kib(pid)
             if pid not in self._order:
                 self._order[pid] = len(self._order)
-                self.run_.processes[pid] = ProcessMemory(_label(pid, self.root, procs[pid][1], self._order[pid]))
+                self.run_.processes[pid] = ProcessMemory(_label(pid, self.root, procs[pid].name, self._order[pid]))
             mem = self.run_.processes[pid]
-            mem.peak_rss_kib = max(mem.peak_rss_kib, _status_kib(pid, "VmHWM"), rss)
+            mem.peak_rss_kib = max(mem.peak_rss_kib, peak_rss_kib(pid), rss)
         self.run_.peak_total_rss_kib = max(self.run_.peak_total_rss_kib, total)
         self.run_.peak_total_pss_kib = max(self.run_.peak_total_pss_kib, pss)
 

@@ -1,0 +1,101 @@
+"""What the benchmarks read from /proc, read in one place: processes, their CPU time, memory and files."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROC = Path("/proc")
+HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+@dataclass(frozen=True)
+class Proc:
+    ppid: int
+    name: str
+    cpu_jiffies: int  # user + system time of all its threads (not of its children)
+
+
+def busy_jiffies() -> int:
+    """All CPUs' non-idle time from the first line of /proc/stat."""
+    parts = (PROC / "stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in parts[:8])
+    return user + nice + system + irq + softirq + steal
+
+
+def processes() -> dict[int, Proc]:
+    """Every readable process by pid."""
+    out = {}
+    for d in PROC.iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            raw = (d / "stat").read_text()
+        except OSError:
+            continue
+        name = raw[raw.index("(") + 1 : raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2 :].split()
+        out[int(d.name)] = Proc(int(fields[1]), name, int(fields[11]) + int(fields[12]))
+    return out
+
+
+def cpu_since(before: dict[int, Proc], now: dict[int, Proc]) -> dict[int, int]:
+    """CPU jiffies each process of `now` used since `before`; one started in between used all of its own."""
+    out = {}
+    for pid, p in now.items():
+        old = before.get(pid)
+        same = old is not None and old.ppid == p.ppid and old.cpu_jiffies <= p.cpu_jiffies  # not a reused pid
+        out[pid] = p.cpu_jiffies - old.cpu_jiffies if same else p.cpu_jiffies
+    return out
+
+
+def descendants(root: int, procs: dict[int, Proc]) -> set[int]:
+    """`root` and every process below it."""
+    children: dict[int, list[int]] = {}
+    for pid, p in procs.items():
+        children.setdefault(p.ppid, []).append(pid)
+    seen, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        if pid not in seen:
+            seen.add(pid)
+            todo.extend(children.get(pid, []))
+    return seen
+
+
+def _field_kib(pid: int, file: str, key: str) -> int:
+    try:
+        for line in (PROC / str(pid) / file).read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def rss_kib(pid: int) -> int:
+    return _field_kib(pid, "status", "VmRSS")
+
+
+def peak_rss_kib(pid: int) -> int:
+    return _field_kib(pid, "status", "VmHWM")
+
+
+def pss_kib(pid: int) -> int:
+    """Proportional set size: shared pages split among the processes that map them."""
+    return _field_kib(pid, "smaps_rollup", "Pss")
+
+
+def open_files(pid: int) -> int:
+    try:
+        return len(os.listdir(PROC / str(pid) / "fd"))
+    except OSError:
+        return 0
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return (PROC / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""

@@ -1,0 +1,30 @@
+"""The benchmarks' /proc reader: CPU time is attributed to the process that used it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from bench.procfs import Proc, cpu_since, descendants, processes, rss_kib
+
+
+def test_a_process_started_within_the_interval_counts_all_its_cpu():
+    before = {1: Proc(0, "init", 100), 2: Proc(1, "old", 50)}
+    now = {1: Proc(0, "init", 110), 2: Proc(1, "old", 80), 3: Proc(1, "new", 40)}
+    assert cpu_since(before, now) == {1: 10, 2: 30, 3: 40}
+
+
+def test_a_reused_pid_is_a_new_process():
+    assert cpu_since({7: Proc(1, "gone", 500)}, {7: Proc(2, "reborn", 20)}) == {7: 20}
+
+
+def test_children_of_this_process_are_ours():
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        procs = processes()
+        assert child.pid in descendants(os.getpid(), procs)
+        assert procs[child.pid].ppid == os.getpid() and rss_kib(child.pid) > 0
+    finally:
+        child.kill()
+        child.wait()
