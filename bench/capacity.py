@@ -72,21 +72,21 @@ def watch(ctx: Context, cfg: WatchConfig, streams: int, *, poll_db: bool = False
 def throughput(run: WatchRun, warmup_s: float) -> dict[str, dict]:
     """Per stream, after the warm-up: processed fps, dropped fps and the share of the source's frames lost.
 
-    Each worker reports frames since its previous report, so frames over the
-    span between a worker's first and last counted report are exact.
+    Each worker reports its counts since it started, so the frames between a
+    worker's first and last report after the warm-up are exact.
     """
     start = run.started + warmup_s
     per: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for s in run.of_type("stats"):
-        per[(s["worker"], s["stream"])].append(s)
+        per[(s["worker"], s["stream"], s["started_at"])].append(s)  # a restarted worker counts anew
     fps: dict[str, dict] = defaultdict(lambda: {"processed_fps": 0.0, "dropped_fps": 0.0, "faces": 0})
-    for (_, stream), stats in per.items():
+    for (_, stream, _), stats in per.items():
         stats = [s for s in sorted(stats, key=lambda s: s["ts"]) if s["ts"] >= start]
         if len(stats) < 2:
             continue
         span = stats[-1]["ts"] - stats[0]["ts"]
-        fps[stream]["processed_fps"] += sum(s["processed"] for s in stats[1:]) / span
-        fps[stream]["dropped_fps"] += sum(s["dropped"] for s in stats[1:]) / span
+        fps[stream]["processed_fps"] += (stats[-1]["processed"] - stats[0]["processed"]) / span
+        fps[stream]["dropped_fps"] += (stats[-1]["dropped"] - stats[0]["dropped"]) / span
         fps[stream]["faces"] = max(fps[stream]["faces"], max(s["faces"] for s in stats))
     for row in fps.values():
         row["lost_pct"] = max(0.0, 100.0 * (1.0 - row["processed_fps"] / FPS))

@@ -19,11 +19,13 @@ import numpy as np
 import zmq
 
 from edge_model.media import VideoError
-from stream.bus import EventSender, FrameSender
-from stream.curve import CurveSettings, curve_context
-from stream.messages import StreamState
+from stream.events import EventSender
+from stream.frames import FrameSender
+from stream.keys import CurveSettings
 from stream.ring import FrameRing, RingSpec
 from stream.sources import Source, fit_within, read_frames
+from stream.transport import Endpoint, Security
+from stream.wire import StreamState
 
 EXIT_ENDED = 0  # a file ended: not restarted
 EXIT_UNUSABLE = 2  # the source can never open: not restarted
@@ -33,8 +35,8 @@ HEARTBEAT_S = 1.0
 @dataclass(frozen=True)
 class CaptureSpec:
     source: Source
-    frames_endpoint: str
-    events_endpoint: str
+    frames_endpoint: Endpoint
+    events_endpoint: Endpoint
     ring: RingSpec | None  # None: frames travel as JPEG (tcp)
     max_width: int = 1280
     max_height: int = 720
@@ -43,7 +45,7 @@ class CaptureSpec:
     stall_timeout_s: float = 10.0
     reconnect_base_s: float = 0.5
     reconnect_max_s: float = 30.0
-    curve: CurveSettings | None = None  # CURVE keys for tcp:// (stream.curve)
+    curve: CurveSettings | None = None  # CURVE keys for tcp:// (the stream.curve_* settings)
 
 
 def backoff_s(attempt: int, base: float, cap: float, rng: random.Random) -> float:
@@ -53,12 +55,13 @@ def backoff_s(attempt: int, base: float, cap: float, rng: random.Random) -> floa
 
 
 class Capture:
-    def __init__(self, spec: CaptureSpec, ctx: zmq.Context) -> None:
+    def __init__(self, spec: CaptureSpec, ctx: zmq.Context, security: Security | None) -> None:
         self.spec = spec
         self.name = spec.source.name
+        self.started_at = time.time()  # the counters below count from here
         self.ring = FrameRing.attach(spec.ring) if spec.ring else None
-        self.frames = FrameSender(ctx, self.name, spec.frames_endpoint, self.ring)
-        self.events = EventSender(ctx, spec.events_endpoint)
+        self.frames = FrameSender(ctx, spec.frames_endpoint, security, self.name, self.ring)
+        self.events = EventSender(ctx, spec.events_endpoint, security)
         self.state = "starting"
         self.error = ""
         self.reconnects = 0
@@ -74,9 +77,9 @@ class Capture:
         now = time.time()
         if changed or now - self._last_beat >= HEARTBEAT_S:
             self._last_beat = now
-            self.events.send(
-                StreamState(self.name, self.state, now, self.reconnects, self.captured, self.dropped, self.error)
-            )
+            self.events.send(StreamState(
+                self.name, self.state, now, self.started_at, self.reconnects, self.captured, self.dropped, self.error
+            ))
 
     def _frames(self) -> Iterator[np.ndarray]:
         s = self.spec
@@ -148,8 +151,9 @@ class Capture:
 def run_capture(spec: CaptureSpec) -> None:
     """Process entry point. Ctrl-C goes to the supervisor; SIGTERM stops this capture."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    ctx = curve_context(spec.curve)
-    capture = Capture(spec, ctx)
+    ctx = zmq.Context()
+    security = Security(ctx, spec.curve) if spec.curve else None
+    capture = Capture(spec, ctx, security)
 
     def stop(*_: object) -> None:
         capture.stopping = True
@@ -159,5 +163,7 @@ def run_capture(spec: CaptureSpec) -> None:
         code = capture.run()
     finally:
         capture.close()
+        if security:
+            security.close()
         ctx.term()
     sys.exit(code)

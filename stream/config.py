@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from edge_model.decision import DecisionLevels
 from edge_model.errors import DfdError
 from edge_model.pipeline import PipelineSettings
-from stream.curve import bind_problem
+from stream.transport import bind_problem
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -154,7 +154,7 @@ class Config(_Section):
             raise ValueError(f"model.path: no such model folder: {self.model.path!r}")
         if self.stream.reconnect_max_s < self.stream.reconnect_base_s:
             raise ValueError("stream.reconnect_max_s: must be >= stream.reconnect_base_s")
-        problem = bind_problem(self.stream.bind, self.stream.curve_secret_key, self.stream.curve_authorized)
+        problem = bind_problem(self.stream.bind, bool(self.stream.curve_secret_key), bool(self.stream.curve_authorized))
         if problem:
             raise ValueError(problem)
         return self

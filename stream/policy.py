@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from edge_model.decision import AlertChange, DecisionLevels, DecisionRule
-from stream.messages import AlertEvent
+from stream.wire import AlertEvent
 
 if TYPE_CHECKING:
     from edge_model.pipeline import WindowScore

@@ -21,14 +21,16 @@ import zmq
 
 from edge_model.errors import DfdError
 from edge_model.pipeline import FacePipeline, build_pipeline
-from stream.bus import EventSender, Frame, FrameReceiver
 from stream.capture import EXIT_UNUSABLE
 from stream.config import Config
-from stream.curve import CurveSettings, curve_context
+from stream.events import EventSender
 from stream.evidence import EvidenceWriter
-from stream.messages import AlertEvent, ScoreEvent, WorkerStats
+from stream.frames import Frame, FrameReceiver
+from stream.keys import CurveSettings
 from stream.policy import AlertPolicy
 from stream.ring import RingSpec
+from stream.transport import Endpoint, Security
+from stream.wire import AlertEvent, ScoreEvent, WorkerStats
 
 STATS_EVERY_S = 1.0
 
@@ -36,12 +38,12 @@ STATS_EVERY_S = 1.0
 @dataclass(frozen=True)
 class WorkerSpec:
     name: str
-    frames: dict[str, str]  # stream -> endpoint
-    events_endpoint: str
+    frames: dict[str, Endpoint]  # stream -> endpoint
+    events_endpoint: Endpoint
     config: Config
     rings: dict[str, RingSpec] | None = None  # None: JPEG frames (tcp)
     supervised: bool = True
-    curve: CurveSettings | None = None  # CURVE keys for tcp:// (stream.curve)
+    curve: CurveSettings | None = None  # CURVE keys for tcp:// (the stream.curve_* settings)
 
 
 @dataclass
@@ -49,26 +51,25 @@ class _StreamWork:
     pipeline: FacePipeline
     policy: AlertPolicy
     crops: dict[int, deque] = field(default_factory=dict)  # track -> its last face crops (for the clip)
-    processed: int = 0
+    processed: int = 0  # since the worker started
     faces: int = 0
-    latency_ms: list[float] = field(default_factory=list)
+    latency_ms: list[float] = field(default_factory=list)  # since the last stats message
     frame_times: deque = field(default_factory=lambda: deque(maxlen=30))
 
 
 class Worker:
-    def __init__(self, spec: WorkerSpec, ctx: zmq.Context) -> None:
+    def __init__(self, spec: WorkerSpec, ctx: zmq.Context, security: Security | None) -> None:
         cfg = spec.config
         self.spec = spec
+        self.started_at = time.time()  # every counter it reports counts from here
         self.pipeline = build_pipeline(cfg.pipeline(), cfg.model.path or None)  # each stream gets another() of it
         self.runner = self.pipeline.runner
         self.levels = cfg.policy.levels(self.runner.manifest.threshold)
         self.evidence = EvidenceWriter(cfg.alerts.evidence_dir)
-        self.frames = FrameReceiver(ctx, spec.frames, spec.rings)
-        self.events = EventSender(ctx, spec.events_endpoint)
+        self.frames = FrameReceiver(ctx, spec.frames, security, spec.rings)
+        self.events = EventSender(ctx, spec.events_endpoint, security)
         self.streams: dict[str, _StreamWork] = {}
         self.stopping = False
-        self._reported_skips = dict(self.frames.counters.skipped)
-        self._reported_rejects = 0
 
     def _work(self, stream: str) -> _StreamWork:
         if stream not in self.streams:
@@ -109,22 +110,17 @@ class Worker:
         event.ts = time.time()
         self.events.send(event)
 
-    def publish_stats(self, interval_s: float) -> None:
+    def publish_stats(self) -> None:
+        """Counters since this worker started, per stream; the latency samples since the last report."""
         now = time.time()
-        skipped = self.frames.counters.skipped
-        rejected = self.frames.counters.rejected - self._reported_rejects
-        self._reported_rejects = self.frames.counters.rejected
-        for i, stream in enumerate(sorted(set(skipped) | set(self.streams))):
+        counters = self.frames.counters
+        for stream in sorted(set(counters.skipped) | set(self.streams)):
             w = self._work(stream)
-            new_skips = skipped.get(stream, 0) - self._reported_skips.get(stream, 0)
-            self._reported_skips[stream] = skipped.get(stream, 0)
-            self.events.send(
-                WorkerStats(
-                    self.spec.name, stream, now, w.processed, new_skips, rejected if i == 0 else 0,
-                    w.faces, interval_s, [round(x, 2) for x in w.latency_ms],
-                )
-            )
-            w.processed, w.latency_ms = 0, []
+            self.events.send(WorkerStats(
+                self.spec.name, stream, now, self.started_at, w.processed, counters.skipped.get(stream, 0),
+                counters.rejected, w.faces, [round(x, 2) for x in w.latency_ms],
+            ))
+            w.latency_ms = []
 
     def run(self) -> None:
         last = time.monotonic()
@@ -134,13 +130,13 @@ class Worker:
                 self.process(frame)
                 self.frames.ready(frame.header.stream)
             if time.monotonic() - last >= STATS_EVERY_S:
-                self.publish_stats(time.monotonic() - last)
+                self.publish_stats()
                 last = time.monotonic()
         now = time.time()
         for w in self.streams.values():
             for event in w.policy.close(now):
                 self._alert(w, event, None)
-        self.publish_stats(time.monotonic() - last)
+        self.publish_stats()
 
     def close(self) -> None:
         self.frames.close()
@@ -151,11 +147,14 @@ def run_worker(spec: WorkerSpec) -> None:
     """Process entry point. SIGTERM (and Ctrl-C when not supervised) ends open alerts and stops."""
     if spec.supervised:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    ctx = curve_context(spec.curve)
+    ctx = zmq.Context()
+    security = Security(ctx, spec.curve) if spec.curve else None
     try:
-        worker = Worker(spec, ctx)
+        worker = Worker(spec, ctx, security)
     except DfdError as exc:
         print(f"dfd watch: worker {spec.name}: {exc}", file=sys.stderr, flush=True)
+        if security:
+            security.close()
         ctx.destroy(linger=0)
         sys.exit(EXIT_UNUSABLE)
 
@@ -169,4 +168,6 @@ def run_worker(spec: WorkerSpec) -> None:
         worker.run()
     finally:
         worker.close()
+        if security:
+            security.close()
         ctx.term()

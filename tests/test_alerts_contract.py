@@ -21,7 +21,7 @@ import pytest
 from stream.alerts import AlertStoreError, open_recorder, open_store
 from stream.alerts.recorder import AlertRecorder
 from stream.alerts.schema import LATEST_VERSION
-from stream.messages import AlertEvent
+from stream.wire import AlertEvent
 from tests.mariadb_private import SHARED_PORT, query, scratch_database
 
 INJECTION = "x'); DROP TABLE alerts; --"

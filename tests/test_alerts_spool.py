@@ -12,7 +12,7 @@ import pytest
 
 from stream.alerts import AlertStoreError, open_recorder, open_store
 from stream.alerts.spool import Spool
-from stream.messages import encode
+from stream.wire import encode
 from tests.test_alerts_contract import lifecycle, record, wait_until
 
 FAST = {"retry_base_s": 0.05, "retry_max_s": 0.5}

@@ -103,15 +103,16 @@ def test_cpuinfo_counts_physical_cores():
 
 
 def _stats(worker, stream, ts, processed, dropped=0):
-    return {"type": "stats", "worker": worker, "stream": stream, "ts": ts, "processed": processed,
-            "dropped": dropped, "rejected": 0, "faces": 1, "interval_s": 1.0, "latency_ms": []}
+    """A worker's stats line: its counts since it started."""
+    return {"type": "stats", "worker": worker, "stream": stream, "ts": ts, "started_at": 90.0,
+            "processed": processed, "dropped": dropped, "rejected": 0, "faces": 1, "latency_ms": []}
 
 
 def test_throughput_counts_frames_after_warmup_per_worker():
     # Two workers share stream a; stream b loses a third of its frames.
-    events = [_stats("w1", "a", 100.0 + t, 15) for t in range(0, 11)]
-    events += [_stats("w2", "a", 100.5 + t, 15) for t in range(0, 11)]
-    events += [_stats("w1", "b", 100.0 + t, 20, 10) for t in range(0, 11)]
+    events = [_stats("w1", "a", 100.0 + t, 500 + 15 * t) for t in range(0, 11)]
+    events += [_stats("w2", "a", 100.5 + t, 15 * t) for t in range(0, 11)]
+    events += [_stats("w1", "b", 100.0 + t, 20 * t, 10 * t) for t in range(0, 11)]
     events.insert(0, _stats("w1", "a", 99.0, 500))  # a start-up burst inside the warm-up is not counted
     run = WatchRun(events=events, started=98.0, returncode=0, stderr="")
     fps = throughput(run, warmup_s=2.0)

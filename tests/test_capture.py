@@ -8,11 +8,13 @@ import uuid
 
 import pytest
 
-from stream.bus import EventReceiver, FrameReceiver, ipc_endpoints
 from stream.capture import EXIT_ENDED, EXIT_UNUSABLE, Capture, CaptureSpec, backoff_s
-from stream.messages import StreamState
+from stream.events import EventReceiver
+from stream.frames import FrameReceiver
 from stream.ring import FrameRing, RingSpec
 from stream.sources import SourceError, fit_within, make_source, split_name
+from stream.transport import ipc_endpoints
+from stream.wire import StreamState
 from tests.stream_clips import make_clip
 
 
@@ -74,7 +76,7 @@ def test_backoff_grows_with_jitter_up_to_the_cap():
 
 
 def run_capture_thread(spec: CaptureSpec, ctx) -> tuple[Capture, threading.Thread, list]:
-    capture = Capture(spec, ctx)
+    capture = Capture(spec, ctx, None)
     result: list = []
     thread = threading.Thread(target=lambda: result.append(capture.run()), daemon=True)
     thread.start()
@@ -83,8 +85,8 @@ def run_capture_thread(spec: CaptureSpec, ctx) -> tuple[Capture, threading.Threa
 
 def test_every_frame_of_a_file_reaches_the_worker_scaled_into_the_ring(ctx, ring, big_clip, tmp_path):
     ep = ipc_endpoints(tmp_path, ["big"])
-    inbox = EventReceiver(ctx, ep.events)
-    receiver = FrameReceiver(ctx, ep.frames, {"big": ring.spec})
+    inbox = EventReceiver(ctx, ep.events, None)
+    receiver = FrameReceiver(ctx, ep.frames, None, {"big": ring.spec})
     spec = CaptureSpec(make_source(str(big_clip)), ep.frames["big"], ep.events, ring.spec, 480, 360, realtime=False)
     capture, thread, result = run_capture_thread(spec, ctx)
     seqs = []
@@ -109,7 +111,7 @@ def test_every_frame_of_a_file_reaches_the_worker_scaled_into_the_ring(ctx, ring
 
 def test_without_a_worker_realtime_frames_are_dropped_and_counted(ctx, ring, big_clip, tmp_path):
     ep = ipc_endpoints(tmp_path, ["big"])
-    inbox = EventReceiver(ctx, ep.events)
+    inbox = EventReceiver(ctx, ep.events, None)
     spec = CaptureSpec(make_source(str(big_clip)), ep.frames["big"], ep.events, ring.spec, 480, 360)
     capture, thread, result = run_capture_thread(spec, ctx)
     thread.join(30)
@@ -124,8 +126,8 @@ def test_a_file_that_is_not_a_video_goes_offline_with_one_line(ctx, ring, tmp_pa
     bad = tmp_path / "notes.mp4"
     bad.write_text("not a video at all\n")
     ep = ipc_endpoints(tmp_path, ["notes"])
-    inbox = EventReceiver(ctx, ep.events)
-    capture = Capture(CaptureSpec(make_source(str(bad)), ep.frames["notes"], ep.events, ring.spec), ctx)
+    inbox = EventReceiver(ctx, ep.events, None)
+    capture = Capture(CaptureSpec(make_source(str(bad)), ep.frames["notes"], ep.events, ring.spec), ctx, None)
     assert capture.run() == EXIT_UNUSABLE
     last = [m for m in inbox.recv(1.0) if isinstance(m, StreamState)][-1]
     assert last.state == "offline" and "notes.mp4" in last.error and "\n" not in last.error
@@ -147,7 +149,7 @@ def test_an_http_source_is_read_and_reopened_when_it_ends(ctx, ring, tmp_path):
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     ep = ipc_endpoints(tmp_path, ["web"])
-    inbox = EventReceiver(ctx, ep.events)
+    inbox = EventReceiver(ctx, ep.events, None)
     source = make_source(f"http://127.0.0.1:{port}/{clip.name}", "web")
     spec = CaptureSpec(source, ep.frames["web"], ep.events, ring.spec, 480, 360, reconnect_base_s=0.1, reconnect_max_s=0.2)
     capture, thread, _ = run_capture_thread(spec, ctx)

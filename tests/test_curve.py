@@ -9,19 +9,18 @@ import pytest
 import zmq
 
 from stream.cli import main
-from stream.curve import (
+from stream.keys import (
     CurveError,
     CurveSettings,
-    KeyGate,
-    check_bind,
     read_authorized,
+    read_curve_settings,
     read_key_file,
     read_secret_keys,
-    secure_client,
-    secure_server,
-    settings_from_paths,
     write_keypair,
 )
+from stream.transport import Endpoint, Security, TransportError, bind_problem, open_socket
+
+REFUSED = "refused a connection from an unknown CURVE key"
 
 
 @pytest.fixture
@@ -36,23 +35,22 @@ def _pair(keydir, name):
 
 
 def _push_pull(keydir, client_name, server_key_of="server"):
-    """A CURVE PUSH server on loopback and a PULL client: returns (ctx, push, pull, gate)."""
+    """A CURVE PUSH server on loopback and a PULL client: returns (ctx, push, pull, security, mon)."""
     ctx = zmq.Context()
     server_keys = _pair(keydir, "server")
-    server = CurveSettings(server_keys, read_authorized(keydir / "worker"), server_keys.public)
-    client = CurveSettings(_pair(keydir, client_name), frozenset(), _pair(keydir, server_key_of).public)
-    gate = KeyGate(ctx, server.authorized).start()
+    server = Security(ctx, CurveSettings(server_keys, read_authorized(keydir / "worker"), server_keys.public))
+    client = Security(ctx, CurveSettings(_pair(keydir, client_name), frozenset(), _pair(keydir, server_key_of).public))
     push = ctx.socket(zmq.PUSH)
     push.linger = 0
-    secure_server(push, server)
+    server.server(push)
     port = push.bind_to_random_port("tcp://127.0.0.1")
     pull = ctx.socket(zmq.PULL)
     pull.linger = 0
     mon = pull.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_AUTH
                                   | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
-    secure_client(pull, client)
+    client.client(pull)
     pull.connect(f"tcp://127.0.0.1:{port}")
-    return ctx, push, pull, gate, mon
+    return ctx, push, pull, server, mon
 
 
 def _first_handshake_event(mon) -> int:
@@ -62,43 +60,43 @@ def _first_handshake_event(mon) -> int:
     return recv_monitor_message(mon)["event"]
 
 
-def _close(ctx, gate, *socks):
+def _close(ctx, security, *socks):
     for s in socks:
         s.close()
-    gate.stop()
+    security.close()
     ctx.term()
 
 
-def test_listed_worker_receives(keydir):
-    ctx, push, pull, gate, mon = _push_pull(keydir, "worker")
+def test_listed_worker_receives(keydir, caplog):
+    ctx, push, pull, security, mon = _push_pull(keydir, "worker")
     try:
         assert _first_handshake_event(mon) == zmq.EVENT_HANDSHAKE_SUCCEEDED
         push.send(b"frame 1")
         assert pull.poll(10_000)
         assert pull.recv() == b"frame 1"
-        assert gate.refused == 0
+        assert REFUSED not in caplog.text
     finally:
-        _close(ctx, gate, push, pull, mon)
+        _close(ctx, security, push, pull, mon)
 
 
-def test_unknown_worker_key_is_refused(keydir):
-    ctx, push, pull, gate, mon = _push_pull(keydir, "stranger")
+def test_unknown_worker_key_is_refused(keydir, caplog):
+    ctx, push, pull, security, mon = _push_pull(keydir, "stranger")
     try:
         assert _first_handshake_event(mon) == zmq.EVENT_HANDSHAKE_FAILED_AUTH
         assert not push.poll(200, zmq.POLLOUT)  # the refused client never became a peer
-        assert gate.refused >= 1
+        assert REFUSED in caplog.text
     finally:
-        _close(ctx, gate, push, pull, mon)
+        _close(ctx, security, push, pull, mon)
 
 
 def test_client_with_wrong_server_key_gets_nothing(keydir):
     """A worker pointed at an impostor's public key never completes the handshake."""
-    ctx, push, pull, gate, mon = _push_pull(keydir, "worker", server_key_of="stranger")
+    ctx, push, pull, security, mon = _push_pull(keydir, "worker", server_key_of="stranger")
     try:
         assert _first_handshake_event(mon) != zmq.EVENT_HANDSHAKE_SUCCEEDED
         assert not push.poll(200, zmq.POLLOUT)  # no peer ever attached to the PUSH socket
     finally:
-        _close(ctx, gate, push, pull, mon)
+        _close(ctx, security, push, pull, mon)
 
 
 def test_dfd_keys_writes_a_private_secret_and_a_public_key(tmp_path, capsys):
@@ -134,17 +132,31 @@ def test_bad_key_files_get_one_line(keydir, tmp_path):
 
 
 def test_bind_beyond_loopback_needs_keys(keydir):
-    check_bind("127.0.0.1", None)
-    check_bind("::1", None)
-    for address in ("0.0.0.0", "192.0.2.1", "eth0"):
-        with pytest.raises(CurveError, match="stream.bind: .* not a loopback address"):
-            check_bind(address, None)
-    server_only = settings_from_paths(str(keydir / "server" / "server.key"))
-    with pytest.raises(CurveError, match="curve_authorized"):
-        check_bind("0.0.0.0", server_only)
-    full = settings_from_paths(str(keydir / "server" / "server.key"), str(keydir / "worker"))
-    check_bind("0.0.0.0", full)
-    assert settings_from_paths("") is None
+    for host in ("127.0.0.1", "::1", "[::1]", "localhost"):
+        assert bind_problem(host, False, False) is None
+    for host in ("0.0.0.0", "192.0.2.1", "eth0"):
+        assert "not a loopback address" in bind_problem(host, False, False)
+    assert "curve_authorized" in bind_problem("0.0.0.0", True, False)
+    assert bind_problem("0.0.0.0", True, True) is None
+    assert read_curve_settings("") is None
+    with pytest.raises(CurveError, match="curve_secret_key: needed"):
+        read_curve_settings("", str(keydir / "worker"))
+
+
+def test_the_socket_factory_binds_a_network_address_only_with_keys(keydir):
+    """The check that config makes is made again where the socket is made."""
+    ctx = zmq.Context()
+    server_only = Security(ctx, read_curve_settings(str(keydir / "server" / "server.key")))
+    full = Security(ctx, read_curve_settings(str(keydir / "server" / "server.key"), str(keydir / "worker")))
+    anywhere = Endpoint("tcp", "0.0.0.0", _free_port())
+    try:
+        for security, problem in ((None, "not a loopback address"), (server_only, "curve_authorized")):
+            with pytest.raises(TransportError, match=problem):
+                open_socket(ctx, zmq.PULL, anywhere, security, bind=True)
+        open_socket(ctx, zmq.PULL, anywhere, full, bind=True).close()
+    finally:
+        full.close()
+        ctx.term()
 
 
 def test_config_refuses_a_network_bind_without_keys(keydir):
@@ -168,23 +180,24 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_frames_travel_encrypted_through_the_bus_and_a_stranger_gets_none(keydir):
-    """The real bus sockets: a listed worker gets frames; an unknown key's worker gets none."""
+def test_frames_travel_encrypted_and_a_stranger_gets_none(keydir, caplog):
+    """The real frame sockets: a listed worker gets frames; an unknown key's worker gets none."""
     import numpy as np
 
-    from stream.bus import FrameReceiver, FrameSender, tcp_endpoints
-    from stream.curve import curve_context
+    from stream.frames import FrameReceiver, FrameSender
+    from stream.transport import tcp_endpoints
 
-    server_ctx = curve_context(settings_from_paths(str(keydir / "server" / "server.key"), str(keydir / "worker")))
-    worker_ctx, stranger_ctx = (
-        curve_context(settings_from_paths(
+    server_ctx, worker_ctx, stranger_ctx = zmq.Context(), zmq.Context(), zmq.Context()
+    server = Security(server_ctx, read_curve_settings(str(keydir / "server" / "server.key"), str(keydir / "worker")))
+    worker_sec, stranger_sec = (
+        Security(c, read_curve_settings(
             str(keydir / name / f"{name}.key"), server_key=str(keydir / "server" / "server.key.pub")))
-        for name in ("worker", "stranger")
+        for c, name in ((worker_ctx, "worker"), (stranger_ctx, "stranger"))
     )
     ep = tcp_endpoints("127.0.0.1", _free_port(), ["cam"])
-    sender = FrameSender(server_ctx, "cam", ep.frames["cam"], ring=None)
-    stranger = FrameReceiver(stranger_ctx, ep.frames)
-    worker = FrameReceiver(worker_ctx, ep.frames)
+    sender = FrameSender(server_ctx, ep.frames["cam"], server, "cam", ring=None)
+    stranger = FrameReceiver(stranger_ctx, ep.frames, stranger_sec)
+    worker = FrameReceiver(worker_ctx, ep.frames, worker_sec)
     try:
         frame = np.full((48, 64, 3), 120, np.uint8)
         for ts in range(3):
@@ -194,9 +207,11 @@ def test_frames_travel_encrypted_through_the_bus_and_a_stranger_gets_none(keydir
             assert got is not None and got.header.ts == ts and got.image.shape == frame.shape
             worker.ready("cam")
         assert stranger.recv(0.3) is None
-        assert server_ctx.gate.refused >= 1
+        assert REFUSED in caplog.text
     finally:
         for end in (sender, worker, stranger):
             end.close()
+        for security in (server, worker_sec, stranger_sec):
+            security.close()
         for c in (server_ctx, worker_ctx, stranger_ctx):
             c.term()

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from stream.alerts import open_recorder
 from stream.alerts.records import event_id
-from stream.messages import AlertEvent, MessageError, decode, encode
+from stream.wire import AlertEvent, MessageError, decode, encode
 
 FUZZ = settings(
     max_examples=int(os.environ.get("DFD_FUZZ_EXAMPLES", "25")),

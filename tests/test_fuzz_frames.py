@@ -20,9 +20,10 @@ import zmq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stream.bus import FrameReceiver, ipc_endpoints
-from stream.messages import FrameReady, encode
+from stream.frames import FrameReceiver
 from stream.ring import FrameRing, RingSpec
+from stream.transport import ipc_endpoints
+from stream.wire import FrameReady, encode
 
 FUZZ = settings(
     max_examples=int(os.environ.get("DFD_FUZZ_EXAMPLES", "50")),
@@ -62,8 +63,8 @@ def rig(tmp_path):
     ep = ipc_endpoints(tmp_path, ["cam"])
     capture = ctx.socket(zmq.ROUTER)
     capture.linger = 0
-    capture.bind(ep.frames["cam"])
-    receiver = FrameReceiver(ctx, ep.frames, {"cam": spec})
+    capture.bind(str(ep.frames["cam"]))
+    receiver = FrameReceiver(ctx, ep.frames, None, {"cam": spec})
     assert capture.poll(10_000), "the worker's credit never arrived"
     identity, credit = capture.recv_multipart()
     try:

@@ -20,11 +20,12 @@ import zmq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stream.bus import EventReceiver, ipc_endpoints
 from stream.capture import EXIT_ENDED, EXIT_UNUSABLE, Capture, CaptureSpec
 from stream.cli import main
-from stream.messages import StreamState
+from stream.events import EventReceiver
 from stream.sources import make_source
+from stream.transport import ipc_endpoints
+from stream.wire import StreamState
 from tests.clips import write_face_clip
 
 FUZZ = settings(
@@ -113,9 +114,9 @@ def test_capture_ends_or_goes_offline_cleanly_on_damaged_video(clips, tmp_path_f
             d = tmp_path_factory.mktemp("cap")
             path = _write(tmp_path_factory, *case)
             ep = ipc_endpoints(d, ["cam"])
-            inbox = EventReceiver(ctx, ep.events)
+            inbox = EventReceiver(ctx, ep.events, None)
             spec = CaptureSpec(make_source(str(path), "cam", None, set()), ep.frames["cam"], ep.events, ring=None)
-            capture = Capture(spec, ctx)  # paced in real time, no worker: every frame is dropped and counted
+            capture = Capture(spec, ctx, None)  # paced in real time, no worker: every frame is dropped and counted
             result: list[int | BaseException] = []
 
             def run() -> None:

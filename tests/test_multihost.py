@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from stream.curve import write_keypair
+from stream.keys import write_keypair
 from tests.stream_clips import make_clip
 
 TAG = f"d{os.getpid() % 100000}"  # short: interface names have 15 characters at most
@@ -102,12 +102,17 @@ class EventLog:
                 self.events.append(event)
 
     def processed(self, worker: str, after: float = 0.0, before: float = float("inf")) -> int:
-        """Frames a worker reported done in stats stamped (by the worker) in (after, before)."""
+        """Frames a worker did between its stats stamped (by the worker) `after` and `before`.
+
+        Its counters count from its start, so this is the growth of each stream's count in that time.
+        """
         with self._lock:
-            return sum(
-                e["processed"] for e in self.events
-                if e.get("type") == "stats" and e["worker"] == worker and after < e["ts"] < before
-            )
+            stats = [e for e in self.events if e.get("type") == "stats" and e["worker"] == worker]
+
+        def done_by(stream: str, t: float) -> int:
+            return max((e["processed"] for e in stats if e["stream"] == stream and e["ts"] < t), default=0)
+
+        return sum(done_by(s, before) - done_by(s, after) for s in {e["stream"] for e in stats})
 
 
 def wait_for(condition, timeout_s: float, what: str) -> None:

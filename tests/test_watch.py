@@ -15,9 +15,9 @@ import zmq
 
 from stream.alerts import open_store
 from stream.config import load_config
-from stream.messages import WorkerStats
 from stream.sources import make_source
 from stream.supervisor import Supervisor, assign
+from stream.wire import WorkerStats
 from tests.stream_clips import make_clip
 
 
@@ -198,7 +198,7 @@ def test_frames_over_tcp_reach_a_worker_started_on_its_own(clips, tiny_model, tm
             for msg in sup.inbox.recv(0.1):
                 sup.handle(msg, time.monotonic())
                 if isinstance(msg, WorkerStats):
-                    seen[msg.worker] = seen.get(msg.worker, 0) + msg.processed
+                    seen[msg.worker] = msg.processed  # counted since that worker started
             remote_workers = set(seen) - {"w0"}
             return seen.get("w0", 0) > 0 and any(seen[w] > 0 for w in remote_workers)
 

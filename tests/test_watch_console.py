@@ -15,8 +15,8 @@ from rich.console import Console
 from edge_model.crop import map_points
 from stream import demo
 from stream.console import closing_summary, render, sparkline
-from stream.messages import AlertEvent
 from stream.supervisor import AlertBoard
+from stream.wire import AlertEvent
 
 
 def stream_stats(**changes) -> dict:

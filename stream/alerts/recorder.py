@@ -21,7 +21,7 @@ from stream.alerts.backends import open_store
 from stream.alerts.errors import AlertStoreError, RecordRejected, StoreUnavailable
 from stream.alerts.spool import Spool
 from stream.alerts.store import AlertStore, one_line
-from stream.messages import AlertEvent
+from stream.wire import AlertEvent
 
 log = logging.getLogger("dfd.alerts")
 IDLE_POLL_S = 0.2

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from stream.messages import AlertEvent
+from stream.wire import AlertEvent
 
 EVIDENCE_KINDS = ("face", "frame", "clip")
 MAX_NAME = 255  # the width of stream and model_id columns

@@ -3,7 +3,7 @@
 Every event is journaled before it is written to the database, and dropped
 from the journal once the database has it; so a crash or an outage at any
 point loses nothing, and a replay is harmless because writes are idempotent.
-One event per line, in the wire format of `stream.messages`. A torn last line
+One event per line, in the wire format of `stream.wire`. A torn last line
 (a crash in the middle of an append) and any line that does not decode are
 moved to `<spool>.rejected`, never silently dropped.
 """
@@ -20,7 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from stream.alerts.errors import AlertStoreError
-from stream.messages import AlertEvent, MessageError, decode, encode
+from stream.wire import AlertEvent, MessageError, decode, encode
 
 log = logging.getLogger("dfd.alerts")
 CHUNK = 1 << 20

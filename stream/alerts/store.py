@@ -24,7 +24,7 @@ from stream.alerts.schema import (
     Dialect,
 )
 from stream.alerts.url import StoreURL
-from stream.messages import AlertEvent
+from stream.wire import AlertEvent
 
 _ID_PREFIX = re.compile(r"^[0-9a-fA-F-]{1,36}$")
 

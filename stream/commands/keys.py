@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import socket
 
-from stream.curve import write_keypair
+from stream.keys import write_keypair
 
 HELP = __doc__
 

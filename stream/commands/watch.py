@@ -28,15 +28,18 @@ import sys
 import time
 import types
 
+import zmq
+
 from edge_model.errors import DfdError
-from stream.bus import fetch_directory
 from stream.commands.common import add_config_arguments, config_from_args, to_json
 from stream.config import Config, secret_from_env
-from stream.curve import curve_context, curve_settings
-from stream.messages import Message, to_dict
+from stream.events import fetch_directory
+from stream.keys import read_curve_settings
 from stream.secrets import SecretFilter
 from stream.sources import Source, SourceError, make_source, split_name
 from stream.supervisor import Supervisor
+from stream.transport import Security
+from stream.wire import Message, to_dict
 from stream.worker import WorkerSpec, run_worker
 
 HELP = __doc__
@@ -175,10 +178,11 @@ def run_remote_worker(args: argparse.Namespace, cfg: Config) -> int:
         raise DfdError("--worker-only needs --connect HOST[:PORT] (the host running `dfd watch --transport tcp`)")
     host, _, port_text = args.connect.partition(":")
     port = int(port_text) if port_text.isdigit() else args.port
-    curve = curve_settings(cfg.stream)
-    ctx = curve_context(curve)
-    try:
-        endpoints, model_id = fetch_directory(ctx, host, port)
+    s = cfg.stream
+    curve = read_curve_settings(s.curve_secret_key, s.curve_authorized, s.curve_server_key)
+    ctx = zmq.Context()
+    try:  # a client only: its Security starts no gate
+        endpoints, model_id = fetch_directory(ctx, host, port, Security(ctx, curve) if curve else None)
     except TimeoutError as exc:
         hint = " (or it refused this worker's key: see stream.curve_server_key and its curve_authorized)"
         raise DfdError(f"{exc}{hint if curve else ''}") from None

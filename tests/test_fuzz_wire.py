@@ -14,9 +14,10 @@ from dataclasses import fields
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stream.messages import (
+from stream.wire import (
     MESSAGE_TYPES,
     AlertEvent,
+    Directory,
     FrameReady,
     MessageError,
     ScoreEvent,
@@ -35,10 +36,11 @@ FUZZ = settings(
 
 SAMPLES = [
     FrameReady("cam", 3, 17, 1.5, 640, 480),
-    StreamState("cam", "online", 2.0, reconnects=1, captured=10, dropped=2),
-    WorkerStats("w1", "cam", 3.0, 25, 1, 0, 1, 1.0, [12.5, 14.0]),
+    StreamState("cam", "online", 2.0, 1.0, reconnects=1, captured=10, dropped=2),
+    WorkerStats("w1", "cam", 3.0, 1.0, 25, 1, 0, 1, [12.5, 14.0]),
     ScoreEvent("cam", 4, 99, 1.0, 1.1, 0.7),
     AlertEvent("new", "0b8f", "cam", 4, 5.0, 4.0, None, 0.9, 0.9, 0.9, 0.5, "m1", {"face": "f.jpg"}),
+    Directory("tcp://127.0.0.1:5571", {"cam": "tcp://127.0.0.1:5572"}, "m1"),
 ]
 
 json_values = st.recursive(

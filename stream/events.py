@@ -1,0 +1,113 @@
+"""The supervisor's channels: events from every process, and the directory for workers on other hosts.
+
+- Events (stream states, worker stats, scores, alerts): every process PUSHes
+  to the supervisor's PULL. PUSH/PULL, not PUB/SUB: a PUB socket silently
+  drops messages for a subscriber that is slow or not yet subscribed, and an
+  alert must not be lost.
+- Directory (tcp only): a REP socket that tells a remote worker where the
+  streams are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import zmq
+
+from stream.transport import Endpoint, Endpoints, Security, TransportError, open_socket
+from stream.wire import EVENTS, AlertEvent, Directory, Message, MessageError, decode, encode
+
+ALERT_SEND_TIMEOUT_MS = 3000
+MAX_BATCH = 10000
+
+
+class EventSender:
+    """Any process -> the supervisor. Stats and scores never block; an alert waits a little."""
+
+    def __init__(self, ctx: zmq.Context, endpoint: Endpoint, security: Security | None) -> None:
+        self._sock = open_socket(
+            ctx, zmq.PUSH, endpoint, security, bind=False, sndhwm=10000, linger=ALERT_SEND_TIMEOUT_MS
+        )
+
+    def send(self, msg: Message) -> bool:
+        """False when the message could not be queued (the supervisor is gone or far behind)."""
+        reliable = isinstance(msg, AlertEvent)
+        try:
+            if reliable and not self._sock.poll(ALERT_SEND_TIMEOUT_MS, zmq.POLLOUT):
+                raise zmq.Again()
+            self._sock.send(encode(msg), zmq.NOBLOCK)
+            return True
+        except zmq.Again:
+            return False
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+class EventReceiver:
+    """The supervisor's end: decodes, counts and skips what is malformed or not an event."""
+
+    def __init__(self, ctx: zmq.Context, endpoint: Endpoint, security: Security | None) -> None:
+        self._sock = open_socket(ctx, zmq.PULL, endpoint, security, bind=True, rcvhwm=100000)
+        self.rejected = 0
+
+    def recv(self, timeout_s: float) -> list[Message]:
+        """Everything waiting, after at most `timeout_s` for the first message."""
+        out: list[Message] = []
+        if not self._sock.poll(int(timeout_s * 1000)):
+            return out
+        while len(out) < MAX_BATCH:
+            try:
+                frame = self._sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            try:
+                out.append(decode(frame, EVENTS))
+            except MessageError:
+                self.rejected += 1
+        return out
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+class DirectoryServer:
+    """tcp only: answers a remote worker's request with the run's endpoints."""
+
+    def __init__(self, ctx: zmq.Context, endpoints: Endpoints, security: Security | None, model_id: str) -> None:
+        if endpoints.directory is None:
+            raise TransportError("a directory needs tcp endpoints")
+        self._sock = open_socket(ctx, zmq.REP, endpoints.directory, security, bind=True)
+        frames = {s: str(ep) for s, ep in endpoints.frames.items()}
+        self._reply = encode(Directory(str(endpoints.events), frames, model_id))
+
+    def serve(self) -> None:
+        """Answer every waiting request (called from the supervisor's loop)."""
+        while self._sock.poll(0):
+            self._sock.recv()
+            self._sock.send(self._reply)
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+def fetch_directory(
+    ctx: zmq.Context, host: str, port: int, security: Security | None, timeout_s: float = 10.0
+) -> tuple[Endpoints, str]:
+    """A remote worker asks the supervisor at host:port for the endpoints (its host substituted)."""
+    sock = open_socket(ctx, zmq.REQ, Endpoint("tcp", host, port), security, bind=False)
+    try:
+        sock.send(b"directory")
+        if not sock.poll(int(timeout_s * 1000)):
+            raise TimeoutError(f"no answer from a dfd supervisor at {host}:{port} in {timeout_s:.0f} s")
+        reply = decode(sock.recv(), (Directory,))
+    finally:
+        sock.close()
+
+    def here(text: str) -> Endpoint:
+        ep = Endpoint.parse(text)
+        if ep.scheme != "tcp":
+            raise TransportError(f"the supervisor at {host}:{port} gave a non-tcp endpoint {text!r}")
+        return replace(ep, host=host)
+
+    return Endpoints(here(reply.events), {s: here(ep) for s, ep in reply.frames.items()}), reply.model_id

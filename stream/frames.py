@@ -1,0 +1,181 @@
+"""The frame channel of one stream: the capture's ROUTER, the workers' DEALERs, credit-based.
+
+Each worker serving the stream sends a credit ("ready") when it can take a
+frame. The capture sends a frame only against a credit; without one it drops
+the frame and counts it. So nothing queues anywhere and memory never grows,
+and a worker always gets the freshest frame. With ipc:// only the header
+travels (the pixels are in the shared-memory ring); with tcp:// the frame
+travels as a JPEG, so workers can run on other hosts.
+
+A worker serving several streams takes them in turn, the one served longest
+ago first, so no stream starves behind the others.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+import zmq
+
+from stream.ring import FrameRing, RingSpec
+from stream.transport import Endpoint, Security, open_socket
+from stream.wire import FrameReady, MessageError, frame_parts, read_frame_parts
+
+CREDIT = b"ready"
+CREDIT_REFRESH_S = 1.0  # a worker re-sends its credit when a stream has been silent this long
+
+
+class FrameSender:
+    """The capture's end of one stream: a frame goes out only against a worker's credit."""
+
+    def __init__(
+        self, ctx: zmq.Context, endpoint: Endpoint, security: Security | None, stream: str, ring: FrameRing | None
+    ) -> None:
+        self.stream = stream
+        self.ring = ring  # None: the frame travels as a JPEG (tcp)
+        self._sock = open_socket(ctx, zmq.ROUTER, endpoint, security, bind=True, router_mandatory=1, sndhwm=4)
+        self._ready: OrderedDict[bytes, None] = OrderedDict()
+        self._seq = 0
+
+    def _take_credits(self, wait_s: float = 0.0) -> None:
+        timeout = int(wait_s * 1000)
+        while self._sock.poll(timeout):
+            timeout = 0
+            parts = self._sock.recv_multipart()
+            if len(parts) == 2 and parts[1] == CREDIT:
+                self._ready[parts[0]] = None
+
+    def has_credit(self, wait_s: float = 0.0) -> bool:
+        """Whether some worker can take a frame now (waiting up to `wait_s` for one)."""
+        self._take_credits()
+        if not self._ready and wait_s > 0:
+            self._take_credits(wait_s)
+        return bool(self._ready)
+
+    def send(self, frame_bgr: np.ndarray, ts: float) -> bool:
+        """Hand the frame to a free worker; False (the caller counts a drop) when none is free."""
+        if not self.has_credit():
+            return False
+        h, w = frame_bgr.shape[:2]
+        if self.ring is not None:
+            slot, seq = self.ring.write(frame_bgr, ts)
+            parts = frame_parts(FrameReady(self.stream, slot, seq, ts, w, h), None)
+        else:
+            seq, self._seq = self._seq, self._seq + 1
+            parts = frame_parts(FrameReady(self.stream, 0, seq, ts, w, h), frame_bgr)
+        while self._ready:
+            identity, _ = self._ready.popitem(last=False)
+            try:
+                self._sock.send_multipart([identity, *parts], zmq.NOBLOCK)
+                return True
+            except (zmq.Again, zmq.ZMQError):  # that worker is gone (EHOSTUNREACH) or full
+                continue
+        return False
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+@dataclass
+class Frame:
+    header: FrameReady
+    image: np.ndarray  # BGR
+
+
+@dataclass
+class ReceiverCounters:
+    skipped: dict[str, int] = field(default_factory=dict)  # overwritten in the ring before it was read
+    rejected: int = 0  # malformed messages
+
+
+class FrameReceiver:
+    """A worker's end: one DEALER per stream it serves, credit-based, streams served in turn."""
+
+    def __init__(
+        self,
+        ctx: zmq.Context,
+        frames: dict[str, Endpoint],
+        security: Security | None,
+        rings: dict[str, RingSpec] | None = None,
+    ) -> None:
+        self._rings_spec = rings or {}
+        self._rings: dict[str, FrameRing] = {}
+        self._socks = {s: open_socket(ctx, zmq.DEALER, ep, security, bind=False) for s, ep in frames.items()}
+        self._stream_of = {sock: s for s, sock in self._socks.items()}
+        self._turn = list(self._socks)  # the stream served longest ago first
+        self._poller = zmq.Poller()
+        for sock in self._socks.values():
+            self._poller.register(sock, zmq.POLLIN)
+        self._last_credit: dict[str, float] = {}
+        self.counters = ReceiverCounters({s: 0 for s in frames})
+        for s in self._socks:
+            self.ready(s)
+
+    def ready(self, stream: str) -> None:
+        """Give the stream's capture a credit: this worker can take its next frame."""
+        try:
+            self._socks[stream].send(CREDIT, zmq.NOBLOCK)
+        except zmq.Again:
+            pass
+        self._last_credit[stream] = time.monotonic()
+
+    def _refresh_credits(self) -> None:
+        """A credit can be lost (the capture restarted): re-send it on a silent stream."""
+        now = time.monotonic()
+        for s, t in self._last_credit.items():
+            if now - t > CREDIT_REFRESH_S:
+                self.ready(s)
+
+    def recv(self, timeout_s: float) -> Frame | None:
+        """The next frame, from the waiting stream served longest ago, or None after `timeout_s`.
+
+        Malformed messages and overwritten frames are counted, skipped and re-credited.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            self._refresh_credits()
+            left = deadline - time.monotonic()
+            waiting = {self._stream_of[sock] for sock, _ in self._poller.poll(max(0, int(left * 1000)))}
+            for stream in [s for s in self._turn if s in waiting]:
+                self._turn.remove(stream)
+                self._turn.append(stream)
+                frame = self._take(stream, self._socks[stream].recv_multipart())
+                if frame is not None:
+                    return frame
+                self.ready(stream)
+            if time.monotonic() >= deadline:
+                return None
+
+    def _take(self, stream: str, parts: list[bytes]) -> Frame | None:
+        try:
+            header, image = read_frame_parts(parts)
+            if header.stream != stream:
+                raise MessageError(f"frame of {header.stream!r} on the socket of {stream!r}")
+        except MessageError:
+            self.counters.rejected += 1
+            return None
+        if image is not None:
+            return Frame(header, image)
+        ring = self._ring(stream)
+        image = ring.read(header.slot, header.seq) if ring is not None else None
+        if image is None:
+            self.counters.skipped[stream] += 1
+            return None
+        return Frame(header, image)
+
+    def _ring(self, stream: str) -> FrameRing | None:
+        if stream not in self._rings and stream in self._rings_spec:
+            try:
+                self._rings[stream] = FrameRing.attach(self._rings_spec[stream])
+            except (FileNotFoundError, ValueError):
+                return None
+        return self._rings.get(stream)
+
+    def close(self) -> None:
+        for sock in self._socks.values():
+            sock.close()
+        for ring in self._rings.values():
+            ring.close()

@@ -1,0 +1,194 @@
+"""Every message that crosses a ZeroMQ socket, and the one place that turns it into bytes and back.
+
+A message is one frame: a topic, a space, then compact JSON. Decoding is
+pydantic's, strict: a string where a number belongs, a bool for an int, an
+unknown field or a value outside a Literal is refused. Whatever does not
+decode into the expected message raises `MessageError`; receivers count it
+and skip it, they never crash on it.
+
+A frame travels as its `FrameReady` header alone (the pixels are in the
+shared-memory ring) or as the header and a JPEG (tcp, for workers on other
+hosts): `frame_parts` and `read_frame_parts` are that codec.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Annotated, Any, ClassVar, Literal
+
+import cv2
+import numpy as np
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, with_config
+
+from edge_model.errors import DfdError
+
+MAX_MESSAGE_BYTES = 1 << 20
+JPEG_QUALITY = 85
+_STRICT = with_config(ConfigDict(strict=True, extra="forbid"))
+
+Count = Annotated[int, Field(ge=0)]
+
+
+class MessageError(DfdError):
+    """A malformed, unknown or unexpected message."""
+
+
+@_STRICT
+@dataclass
+class FrameReady:
+    """Capture -> workers: a frame is ready (in the ring, or as the JPEG that follows)."""
+
+    TOPIC: ClassVar[str] = "frame"
+    stream: str
+    slot: Count
+    seq: Count
+    ts: float  # capture time, time.time()
+    width: Annotated[int, Field(gt=0)]
+    height: Annotated[int, Field(gt=0)]
+
+
+@_STRICT
+@dataclass
+class StreamState:
+    """Capture -> supervisor: online / reconnecting / offline, and its counters since it started."""
+
+    TOPIC: ClassVar[str] = "state"
+    stream: str
+    state: Literal["starting", "online", "reconnecting", "offline", "ended"]
+    ts: float
+    started_at: float  # time.time() when this capture process started: its counters count from there
+    reconnects: Count = 0
+    captured: Count = 0  # frames decoded since started_at
+    dropped: Count = 0  # of those, frames no worker could take
+    error: str = ""  # masked
+
+
+@_STRICT
+@dataclass
+class WorkerStats:
+    """Worker -> supervisor, about once a second, per stream it serves: counters since it started."""
+
+    TOPIC: ClassVar[str] = "stats"
+    worker: str
+    stream: str
+    ts: float
+    started_at: float  # time.time() when this worker process started: its counters count from there
+    processed: Count  # frames of this stream processed since started_at
+    dropped: Count  # frames of this stream overwritten in the ring before this worker read them
+    rejected: Count  # malformed messages this worker received (all its streams together)
+    faces: Count  # faces in this stream's last processed frame
+    latency_ms: list[float] = field(default_factory=list)  # capture -> score, since the last report
+
+
+@_STRICT
+@dataclass
+class ScoreEvent:
+    """Worker -> supervisor: one temporal window of one track was scored."""
+
+    TOPIC: ClassVar[str] = "score"
+    stream: str
+    track: int
+    seq: int  # frame sequence number that closed the window
+    frame_ts: float  # that frame's capture time
+    ts: float  # when the score was published
+    p_fake: float
+
+
+@_STRICT
+@dataclass
+class AlertEvent:
+    """One step of an alert's lifecycle: new, then updates, then end.
+
+    The alert id is a UUID made at `new`; every write keyed on it is idempotent.
+    """
+
+    TOPIC: ClassVar[str] = "alert"
+    kind: Literal["new", "update", "end"]
+    alert_id: str
+    stream: str
+    track: int
+    ts: float  # when this event happened
+    started_at: float
+    ended_at: float | None
+    score: float  # the window score that caused this event
+    peak_score: float
+    mean_score: float
+    threshold: float
+    model_id: str
+    evidence: dict[str, str] = field(default_factory=dict)  # {"face": path, "frame": path, "clip": path}
+    details: dict[str, Any] = field(default_factory=dict)
+    frame_ts: float = 0.0  # capture time of the frame that caused this event
+
+
+@_STRICT
+@dataclass
+class Directory:
+    """Supervisor -> a worker on another host: where the run's sockets are, and its model."""
+
+    TOPIC: ClassVar[str] = "directory"
+    events: str  # endpoint, as the supervisor bound it
+    frames: dict[str, str]  # stream name -> endpoint
+    model_id: str
+
+
+Message = FrameReady | StreamState | WorkerStats | ScoreEvent | AlertEvent | Directory
+EVENTS: tuple[type, ...] = (StreamState, WorkerStats, ScoreEvent, AlertEvent)  # what goes to the supervisor
+MESSAGE_TYPES: dict[str, type] = {t.TOPIC: t for t in (FrameReady, *EVENTS, Directory)}
+_ADAPTERS = {topic: TypeAdapter(t) for topic, t in MESSAGE_TYPES.items()}
+
+
+def encode(msg: Message) -> bytes:
+    return msg.TOPIC.encode() + b" " + json.dumps(asdict(msg), separators=(",", ":")).encode()
+
+
+def to_dict(msg: Message) -> dict[str, Any]:
+    """A JSON-ready dict with the message type under "type" (for `--no-console` output)."""
+    return {"type": msg.TOPIC, **asdict(msg)}
+
+
+def decode(frame: bytes, expected: Iterable[type] | None = None) -> Message:
+    """The message in `frame`; MessageError when it is malformed or not one of `expected`."""
+    if len(frame) > MAX_MESSAGE_BYTES:
+        raise MessageError(f"message of {len(frame)} bytes is over the limit")
+    topic_bytes, sep, body = bytes(frame).partition(b" ")
+    topic = topic_bytes.decode("ascii", "replace")
+    cls = MESSAGE_TYPES.get(topic)
+    if cls is None or not sep:
+        raise MessageError(f"unknown message topic {topic_bytes[:32]!r}")
+    if expected is not None and cls not in tuple(expected):
+        raise MessageError(f"unexpected {topic} message here")
+    try:
+        return _ADAPTERS[topic].validate_json(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise MessageError(f"{topic}{'.' + where if where else ''}: {first['msg']}".replace("\n", " ")) from None
+
+
+def frame_parts(header: FrameReady, image: np.ndarray | None) -> list[bytes]:
+    """A frame as it travels: the header alone (pixels in the ring), or the header and a JPEG of `image`."""
+    if image is None:
+        return [encode(header)]
+    ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:
+        raise MessageError(f"frame {header.stream}/{header.seq}: JPEG encoding failed")
+    return [encode(header), jpeg.tobytes()]
+
+
+def read_frame_parts(parts: list[bytes]) -> tuple[FrameReady, np.ndarray | None]:
+    """The header and, when a JPEG came with it, the BGR image; MessageError for anything else."""
+    if not 1 <= len(parts) <= 2:
+        raise MessageError(f"frame: {len(parts)} parts, expected a header and at most one image")
+    header = decode(parts[0], (FrameReady,))
+    if len(parts) == 1:
+        return header, None
+    try:
+        image = cv2.imdecode(np.frombuffer(parts[1], np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error:  # an empty payload asserts instead of returning None
+        image = None
+    if image is None or image.shape[:2] != (header.height, header.width):
+        size = f"{header.width}x{header.height}"
+        raise MessageError(f"frame {header.stream}/{header.seq}: the image is not a {size} JPEG")
+    return header, image

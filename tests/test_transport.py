@@ -1,0 +1,207 @@
+"""The transport over real sockets: endpoints, credits, drops, overwritten frames, fair turns, malformed messages."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import numpy as np
+import pytest
+import zmq
+
+from stream.events import DirectoryServer, EventReceiver, EventSender, fetch_directory
+from stream.frames import FrameReceiver, FrameSender
+from stream.ring import FrameRing, RingSpec
+from stream.transport import Endpoint, TransportError, ipc_endpoints, open_socket, tcp_endpoints
+from stream.wire import AlertEvent, FrameReady, StreamState, encode
+
+
+@pytest.fixture
+def ring():
+    spec = RingSpec(f"dfd-test-{uuid.uuid4().hex[:8]}", slots=2, max_width=32, max_height=24)
+    r = FrameRing.create(spec)
+    yield r
+    r.close()
+    r.unlink()
+
+
+def image(value: int) -> np.ndarray:
+    return np.full((24, 32, 3), value, np.uint8)
+
+
+def wait_credit(sender: FrameSender) -> None:
+    assert sender.has_credit(wait_s=5.0), "the worker's credit never arrived"
+
+
+def test_without_a_worker_a_frame_is_dropped_not_queued(ctx, ring, tmp_path):
+    ep = ipc_endpoints(tmp_path, ["a"])
+    sender = FrameSender(ctx, ep.frames["a"], None, "a", ring)
+    assert sender.send(image(1), time.time()) is False
+    sender.close()
+
+
+def test_a_frame_goes_out_only_against_a_credit(ctx, ring, tmp_path):
+    ep = ipc_endpoints(tmp_path, ["a"])
+    sender = FrameSender(ctx, ep.frames["a"], None, "a", ring)
+    receiver = FrameReceiver(ctx, ep.frames, None, {"a": ring.spec})
+    wait_credit(sender)
+    assert sender.send(image(5), 1.0)
+    assert sender.send(image(6), 2.0) is False  # the one credit is spent
+    got = receiver.recv(5.0)
+    assert got.header.stream == "a" and got.header.ts == 1.0 and (got.image == 5).all()
+    receiver.ready("a")
+    wait_credit(sender)
+    assert sender.send(image(7), 3.0)
+    assert (receiver.recv(5.0).image == 7).all()
+    receiver.close()
+    sender.close()
+
+
+def test_a_frame_overwritten_before_it_is_read_is_counted_and_skipped(ctx, ring, tmp_path):
+    ep = ipc_endpoints(tmp_path, ["a"])
+    sender = FrameSender(ctx, ep.frames["a"], None, "a", ring)
+    receiver = FrameReceiver(ctx, ep.frames, None, {"a": ring.spec})
+    wait_credit(sender)
+    assert sender.send(image(1), 1.0)
+    ring.write(image(2), 2.0)  # the capture laps the ring of two slots before the worker reads
+    ring.write(image(3), 3.0)
+    assert receiver.recv(0.5) is None
+    assert receiver.counters.skipped["a"] == 1
+    wait_credit(sender)  # the skipped frame gave its credit back
+    assert sender.send(image(4), 4.0)
+    assert (receiver.recv(5.0).image == 4).all()
+    receiver.close()
+    sender.close()
+
+
+def test_a_malformed_frame_message_is_counted_and_skipped(ctx, ring, tmp_path):
+    ep = ipc_endpoints(tmp_path, ["a"])
+    rogue = ctx.socket(zmq.ROUTER)
+    rogue.bind(str(ep.frames["a"]))
+    receiver = FrameReceiver(ctx, ep.frames, None, {"a": ring.spec})
+    identity, credit = rogue.recv_multipart()
+    for junk in (b"frame {not json", b"nonsense", b'frame {"stream":"b","slot":0,"seq":0,"ts":0,"width":1,"height":1}'):
+        rogue.send_multipart([identity, junk])
+    assert receiver.recv(0.5) is None
+    assert receiver.counters.rejected == 3
+    receiver.close()
+    rogue.close(linger=0)
+
+
+def test_frames_travel_as_jpeg_over_tcp(ctx):
+    port = 42000 + uuid.uuid4().int % 2000
+    ep = tcp_endpoints("127.0.0.1", port, ["cam"])
+    sender = FrameSender(ctx, ep.frames["cam"], None, "cam", None)
+    receiver = FrameReceiver(ctx, ep.frames, None)
+    wait_credit(sender)
+    gradient = np.tile(np.arange(32, dtype=np.uint8)[None, :, None] * 8, (24, 1, 3))
+    assert sender.send(gradient, 1.0)
+    got = receiver.recv(5.0)
+    assert got.image.shape == (24, 32, 3)
+    assert np.abs(got.image.astype(int) - gradient).mean() < 4
+    receiver.close()
+    sender.close()
+
+
+def test_events_arrive_and_malformed_ones_are_counted(ctx, tmp_path):
+    ep = ipc_endpoints(tmp_path, [])
+    inbox = EventReceiver(ctx, ep.events, None)
+    out = EventSender(ctx, ep.events, None)
+    out.send(StreamState("a", "online", 1.0, 0.5, captured=3))
+    out.send(AlertEvent("new", "id-1", "a", 1, 2.0, 2.0, None, 0.9, 0.9, 0.9, 0.5, "m"))
+    raw = ctx.socket(zmq.PUSH)
+    raw.connect(str(ep.events))
+    raw.send(b"alert {}")
+    raw.send(encode(FrameReady("a", 0, 0, 1.0, 32, 24)))  # well formed, but not an event
+    got = []
+    deadline = time.monotonic() + 5
+    while len(got) < 2 or inbox.rejected < 2:
+        assert time.monotonic() < deadline
+        got += inbox.recv(0.2)
+    assert [type(m).__name__ for m in got] == ["StreamState", "AlertEvent"]
+    assert got[0].captured == 3 and got[1].alert_id == "id-1"
+    raw.close(linger=0)
+    out.close()
+    inbox.close()
+
+
+def test_a_worker_takes_its_streams_in_turn(ctx, tmp_path):
+    """Six streams that always have a frame, one worker: each gets a near-equal share, the last ones too.
+
+    Served in the order the sockets were registered, the first streams took
+    nearly every frame and the last ones starved (issues 15 and 17).
+    """
+    names = [f"s{i}" for i in range(6)]
+    ep = ipc_endpoints(tmp_path, names)
+    rings = {n: FrameRing.create(RingSpec(f"dfd-test-{uuid.uuid4().hex[:8]}", 2, 32, 24)) for n in names}
+    senders = [FrameSender(ctx, ep.frames[n], None, n, rings[n]) for n in names]
+    receiver = FrameReceiver(ctx, ep.frames, None, {n: r.spec for n, r in rings.items()})
+    stop = threading.Event()
+
+    def capture(sender: FrameSender) -> None:  # always a fresh frame, sent as soon as there is a credit
+        while not stop.is_set():
+            if sender.has_credit(wait_s=0.05):
+                sender.send(image(1), time.time())
+
+    threads = [threading.Thread(target=capture, args=(s,), daemon=True) for s in senders]
+    for t in threads:
+        t.start()
+    counts = dict.fromkeys(names, 0)
+    try:
+        for _ in range(40 * len(names)):
+            frame = receiver.recv(10.0)
+            assert frame is not None, "no frame from any stream"
+            counts[frame.header.stream] += 1
+            time.sleep(0.002)  # the work on a frame: meanwhile the other streams' next frames arrive
+            receiver.ready(frame.header.stream)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(5)
+        receiver.close()
+        for sender in senders:
+            sender.close()
+        for r in rings.values():
+            r.close()
+            r.unlink()
+    assert max(counts.values()) - min(counts.values()) <= 10, counts
+
+
+def test_endpoints_are_parsed_once_and_a_bad_one_is_one_line():
+    for text in ("ipc:///run/dfd-x/events", "tcp://127.0.0.1:5571", "tcp://[::1]:5571", "tcp://cam-host:80"):
+        assert str(Endpoint.parse(text)) == text
+    assert Endpoint.parse("tcp://[::1]:5571") == Endpoint("tcp", "[::1]", 5571)
+    for bad in ("", "127.0.0.1:5571", "udp://h:1", "tcp://h", "tcp://:5571", "tcp://h:0", "tcp://h:99999", "ipc://"):
+        with pytest.raises(TransportError, match="expected ipc://PATH or tcp://HOST:PORT") as exc:
+            Endpoint.parse(bad)
+        assert "\n" not in str(exc.value)
+
+
+def test_the_socket_factory_refuses_a_network_bind_without_keys(ctx):
+    with pytest.raises(TransportError, match="not a loopback address"):
+        open_socket(ctx, zmq.PULL, Endpoint("tcp", "0.0.0.0", 5571), None, bind=True)
+
+
+def test_a_remote_worker_learns_the_endpoints_at_the_host_it_asked(ctx):
+    port = 44000 + uuid.uuid4().int % 2000
+    ep = tcp_endpoints("127.0.0.1", port, ["door", "hall"])
+    server = DirectoryServer(ctx, ep, None, "model-1")
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            server.serve()
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        got, model_id = fetch_directory(ctx, "localhost", port, None, timeout_s=10.0)
+    finally:
+        stop.set()
+        thread.join(5)
+        server.close()
+    assert model_id == "model-1"
+    assert got.events == Endpoint("tcp", "localhost", port + 1)
+    assert got.frames == {n: Endpoint("tcp", "localhost", port + 2 + i) for i, n in enumerate(["door", "hall"])}
