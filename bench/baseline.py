@@ -45,7 +45,8 @@ def _torch_model(folder: Path):
     try:
         import torch
 
-        from training.model import Encoder, ModelConfig, TemporalHead
+        from training.config import ModelConfig
+        from training.model import Encoder, TemporalHead
     except ImportError as exc:
         raise Skip(f"needs the train extra (pip install 'dfd[train]'): {exc}") from None
     manifest = ModelRunner(folder, threads=1).manifest

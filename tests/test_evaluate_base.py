@@ -47,3 +47,22 @@ def test_a_checkpoint_without_torch_is_one_line(tmp_path):
         "dfd evaluate: error: a prepared dataset or a checkpoint needs PyTorch, from the train extra: "
         "pip install -e '.[train]' (see the README for CPU-only PyTorch)"
     ]
+
+
+def test_evaluate_reads_scan_config_and_flags(tmp_path):
+    from training.media_eval import pipeline_settings
+
+    config = tmp_path / "scan.toml"
+    config.write_text("[model]\nthreads = 2\n[detector]\nevery = 3\nmin_score = 0.7\n[tracker]\nmax_missed = 4\n"
+                      "[stream]\nworkers = 2\n")
+    s = pipeline_settings(config, {"every": 2, "range": None})
+    assert (s.threads, s.every, s.min_score, s.max_missed, s.range) == (2, 2, 0.7, 4, "auto")
+
+
+def test_a_bad_detector_setting_for_evaluate_is_one_line(tiny_model, tmp_path):
+    config = tmp_path / "scan.toml"
+    config.write_text("[detector]\nmax_faces = 0\n")
+    out = dfd_without_train_extra("evaluate", str(tmp_path), "--model", str(tiny_model), "--out", str(tmp_path / "e"),
+                                  "--config", str(config))
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == ["dfd evaluate: error: pipeline setting max_faces: must be at least 1"]

@@ -17,9 +17,10 @@ import pytest
 
 from stream.cli import main
 from stream.demo import astronaut
+from training.config import NONE, SBI, Mixture
 from training.splits import hold_out, split
 from training.store import Dataset
-from training.windows import NONE, SBI, Mixture, WindowDataset, WindowSpec
+from training.windows import WindowDataset, WindowSpec
 
 
 def _tight_crop(shift: int) -> np.ndarray:

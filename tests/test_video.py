@@ -44,3 +44,20 @@ def test_bad_files(tmp_path, clip, kind):
 def test_clip_fixture_writes_a_face(clip):
     frames = [f for _, f in read_frames(str(clip), max_frames=1)]
     assert frames[0].std() > 20
+
+
+def test_fps_samples_and_fit_scales(clip):
+    frames = list(read_frames(clip, fps=7.5, fit=lambda w, h: (w // 2, h // 2)))
+    assert [i for i, _ in frames] == list(range(0, 20, 2))  # the clip is 15 fps
+    assert frames[0][1].shape == (120, 160, 3)
+
+
+def test_a_photo_is_a_one_frame_clip(tmp_path, clip):
+    import cv2
+
+    photo = tmp_path / "face.jpg"
+    cv2.imwrite(str(photo), next(read_frames(clip))[1])
+    assert [(i, f.shape) for i, f in read_frames(photo)] == [(0, (240, 320, 3))]
+    (tmp_path / "notes.png").write_text("not a photo")
+    with pytest.raises(VideoError, match="notes.png: not a readable image"):
+        list(read_frames(tmp_path / "notes.png"))

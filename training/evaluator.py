@@ -93,6 +93,7 @@ def run_time_settings(args: argparse.Namespace) -> PipelineSettings:
 def _media_curves(args: argparse.Namespace, console: Console) -> tuple[dict, float, dict]:
     if not args.model:
         raise DfdError("labelled videos are scored through the edge run time: pass --model DIR (from `dfd export`)")
+    settings = run_time_settings(args)  # a bad setting is said before any file is read
     items = discover(args.data) if args.data else []
     items += [it for f in args.real for it in labelled_folder(f, 0)]
     items += [it for f in args.fake for it in labelled_folder(f, 1)]
@@ -104,7 +105,7 @@ def _media_curves(args: argparse.Namespace, console: Console) -> tuple[dict, flo
     threshold = load_manifest(args.model).threshold
     console.print(f"scoring {len(items)} files ({sum(it.label for it in items)} fake) through the edge run time")
     scores = evaluate_media(items, str(args.model), args.fps or None, args.pad, args.max_frames,
-                            run_time_settings(args), console)
+                            settings, console)
     for s in scores.skipped:
         console.print(f"[yellow]skipped[/] {s}")
     curves = {lv: (np.asarray(d["y"], int), np.asarray(d["s"], float))

@@ -6,26 +6,11 @@ the run time encodes each face once and slides windows over cached embeddings.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 from torch import nn
 
 from training.backbone import efficientnet_lite0
-
-
-@dataclass
-class ModelConfig:
-    """Everything needed to rebuild the network from a checkpoint."""
-
-    embed_dim: int = 256  # projection size; 0 keeps the backbone's 1280 features
-    rnn: str = "gru"  # "gru" or "lstm"
-    hidden: int = 128
-    dropout: float = 0.3
-    pretrained: bool = True
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from training.config import ModelConfig
 
 
 class Encoder(nn.Module):

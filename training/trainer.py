@@ -13,7 +13,7 @@ import math
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,47 +26,12 @@ from torch.utils.data import DataLoader
 from edge_model.crop import CropSpec
 from edge_model.errors import DfdError
 from training.augment import AugmentConfig, normalize_tensor
-from training.model import DeepfakeDetector, ModelConfig
+from training.config import ModelConfig, TrainConfig
+from training.model import DeepfakeDetector
 from training.scoring import Predictions, encode_plan, predict, window_metrics
 from training.splits import hold_out, split
 from training.store import ClipRecord, Dataset
-from training.windows import Mixture, WindowDataset, WindowSpec, collate
-
-
-@dataclass
-class TrainConfig:
-    dataset: str
-    out: str
-    size: int = 0  # 0: the dataset's stored crop size
-    window: int = 8
-    hop: int = 4  # frames between two windows at run time (written to the manifest)
-    stride: int = 1
-    epochs: int = 10
-    batch: int = 8  # items per step; a real item with its self-blended twin counts once
-    lr: float = 3e-4
-    weight_decay: float = 0.05
-    warmup: float = 0.05  # share of the steps spent warming up
-    label_smoothing: float = 0.05
-    aux_weight: float = 0.3  # weight of the per-frame head's loss
-    freeze_stages: int = 0  # freeze the stem and the first N backbone stages
-    patience: int = 3  # epochs without a better validation AUC before stopping
-    seed: int = 0
-    val_fraction: float = 0.15  # of the identities left after the test split: picks epochs and the threshold
-    test_fraction: float = 0.1  # of the identities: never trained on nor used to choose, only reported
-    real_only: bool = False
-    sbi: bool = True
-    temporal_sbi: float = 0.5
-    mixture: Mixture = field(default_factory=Mixture)
-    windows_per_clip: int = 0  # per epoch; 0: as many as fit without overlap
-    max_windows_per_clip: int = 0
-    max_items_per_epoch: int = 0  # 0: every window of the epoch
-    val_windows_per_clip: int = 3
-    augment: float = 1.0
-    workers: int = 0
-    device: str = "auto"
-    max_minutes: float = 0.0
-    threads: int = 0
-    model: ModelConfig = field(default_factory=ModelConfig)
+from training.windows import WindowDataset, WindowSpec, collate
 
 
 def pick_device(name: str) -> torch.device:

@@ -25,10 +25,9 @@ from torch.utils.data import Dataset as TorchDataset
 from torchvision.transforms.v2 import functional as TF
 
 from training.augment import AugmentConfig, build_augment
+from training.config import NONE, SBI, SWAP, Mixture
 from training.sbi import face_outline, self_blend_clip
 from training.store import ClipRecord, Dataset
-
-NONE, SBI, SWAP = 0, 1, 2  # what a window is: the data's own, a self-blended twin, a face-swap twin
 
 
 @dataclass(frozen=True)
@@ -38,23 +37,6 @@ class WindowSpec:
     size: int = 112  # training input size
     sbi: bool = True  # validation: give real items a self-blended twin
     temporal_sbi: float = 0.5  # share of self-blended twins made with the temporal (flicker) variant
-
-
-@dataclass(frozen=True)
-class Mixture:
-    """Shares of each epoch's training items by source (normalized; 0 turns a source off)."""
-
-    fakes: float = 1.0  # the dataset's own fakes: real/fake crop pairs, windows of fake videos
-    sbi: float = 1.0  # real faces with a self-blended twin
-    swap: float = 0.0  # real faces with a cross-identity face-swap twin
-    video: float = 0.5  # share of video windows among the real faces of sbi/swap items
-
-    def shares(self) -> dict[int, float]:
-        raw = {NONE: self.fakes, SBI: self.sbi, SWAP: self.swap}
-        total = sum(raw.values())
-        if total <= 0:
-            raise ValueError("the mixture needs at least one source with a share above 0")
-        return {k: v / total for k, v in raw.items() if v > 0}
 
 
 @dataclass(frozen=True)
