@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from edge_model.decision import DecisionLevels
 from edge_model.errors import DfdError
 from edge_model.pipeline import PipelineSettings
+from stream.sinks.settings import MetricsSection, MqttSection, WebhookSection
 from stream.transport import bind_problem
 
 if sys.version_info >= (3, 11):
@@ -133,6 +134,9 @@ class Config(_Section):
     sources: list[SourceSection] = []
     alerts: AlertsSection = AlertsSection()
     console: ConsoleSection = ConsoleSection()
+    mqtt: MqttSection = MqttSection()
+    webhooks: WebhookSection = WebhookSection()
+    metrics: MetricsSection = MetricsSection()
 
     @field_validator("sources")
     @classmethod
@@ -215,10 +219,10 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         raise ConfigError(_one_line(exc)) from None
 
 
-def secret_from_env(var: str) -> str | None:
+def secret_from_env(var: str, key: str = "password_env") -> str | None:
     """Look up a secret by the name of its environment variable, if one is named."""
     if not var:
         return None
     if var not in os.environ:
-        raise ConfigError(f"password_env: environment variable {var} is not set")
+        raise ConfigError(f"{key}: environment variable {var} is not set")
     return os.environ[var]

@@ -1,10 +1,10 @@
-"""The alert recorder: `submit` never waits on the database; a writer thread journals and writes.
+"""The alert recorder: `submit` never waits on a sink; a writer thread journals and delivers.
 
-Path of every event: `submit` -> in-memory queue -> writer thread appends it to
-the spool (fsynced) -> writes the spool's front to the database in batches ->
-drops what the database took. While the database is down, the spool grows and
-the writer retries with exponential backoff; order is kept because the
-database is only ever fed from the spool's front.
+Path of every event: `submit` -> in-memory queue -> writer thread appends it to the spool
+(fsynced) -> delivers the spool's front to the sink (the database, an MQTT broker, a webhook:
+stream.alerts.sink) in batches -> drops what the sink took. While the sink is down, the spool
+grows and the writer retries with exponential backoff; order is kept because the sink is only
+ever fed from the spool's front.
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from stream.alerts.backends import open_store
 from stream.alerts.errors import AlertStoreError, RecordRejected, StoreUnavailable
+from stream.alerts.sink import Sink
 from stream.alerts.spool import Spool
-from stream.alerts.store import AlertStore, one_line
+from stream.alerts.store import one_line
 from stream.wire import AlertEvent
 
 log = logging.getLogger("dfd.alerts")
@@ -42,28 +43,20 @@ class RecorderStatus:
 
 class AlertRecorder:
     def __init__(
-        self, store: AlertStore, spool: Spool, *, healthy: bool, last_error: str = "",
+        self, store: Sink, spool: Spool, *, healthy: bool, last_error: str = "",
         batch_size: int = 256, retry_base_s: float = 0.5, retry_max_s: float = 30.0,
     ) -> None:
-        self._store = store
-        self._spool = spool
-        self._batch_size = batch_size
-        self._retry_base_s = retry_base_s
-        self._retry_max_s = retry_max_s
+        self._store, self._spool, self._batch_size = store, spool, batch_size
+        self._retry_base_s, self._retry_max_s = retry_base_s, retry_max_s
         self._queue: queue.SimpleQueue[AlertEvent | None] = queue.SimpleQueue()
         self._held: list[AlertEvent] = []  # events the spool could not take (disk full, ...)
-        self._spool_ok = True
-        self._healthy = healthy
-        self._backoff_s = retry_base_s
+        self._spool_ok, self._healthy, self._backoff_s = True, healthy, retry_base_s
         self._next_try = 0.0 if healthy else time.monotonic() + retry_base_s
-        self._written = 0
-        self._rejected = 0
+        self._written = self._rejected = 0
         self._db_error = last_error  # why the database is not taking writes; "" while it is
         self._spool_error = ""  # why the spool is not taking appends; "" while it is
-        self._stop = threading.Event()
-        self._deadline = float("inf")
-        self._closed = False
-        self._thread = threading.Thread(target=self._run, name="dfd-alert-writer", daemon=True)
+        self._stop, self._deadline, self._closed = threading.Event(), float("inf"), False
+        self._thread = threading.Thread(target=self._run, name=f"dfd-writer {store.masked}", daemon=True)
         self._thread.start()
 
     # --- the API the supervisor uses ---------------------------------------------------
@@ -92,8 +85,7 @@ class AlertRecorder:
         """Flush what the database takes within `timeout`; the rest stays in the spool for the next start."""
         if self._closed:
             return
-        self._closed = True
-        self._deadline = time.monotonic() + timeout
+        self._closed, self._deadline = True, time.monotonic() + timeout
         self._stop.set()
         self._queue.put(None)
         self._thread.join(timeout)
@@ -118,7 +110,7 @@ class AlertRecorder:
                     self._probe()
             except Exception as exc:  # keep writing: an unexpected error must not end the recorder
                 log.exception("alerts: writer error")
-                self._db_error = self._store.url.scrub(one_line(exc))
+                self._db_error = self._store.scrub(one_line(exc))
                 time.sleep(IDLE_POLL_S)
             if self._stop.is_set() and self._queue.empty():
                 if not self._pending() or not self._healthy or time.monotonic() >= self._deadline:
@@ -218,7 +210,7 @@ class AlertRecorder:
 
     def _failed(self, exc: Exception) -> None:
         self._store.close()
-        self._db_error = self._store.url.scrub(str(exc))
+        self._db_error = self._store.scrub(str(exc))
         if self._healthy:
             log.warning("alerts: %s; spooling to %s", self._db_error, self._spool.path)
         else:
@@ -234,28 +226,25 @@ class AlertRecorder:
         self._backoff_s = self._retry_base_s
 
 
-def open_recorder(
-    url: str, spool_path: str | Path, password: str | None = None, *, batch_size: int = 256,
-    retry_base_s: float = 0.5, retry_max_s: float = 30.0, timeout_s: float = 5.0,
-) -> AlertRecorder:
+def open_recorder(url: str, spool_path: str | Path, password: str | None = None, *, timeout_s: float = 5.0,
+                  **kw: Any) -> AlertRecorder:
     """Start recording alerts to `url`; events left in the spool by an earlier run are replayed first.
 
-    Raises AlertStoreError (one masked line) for a malformed URL, an unknown
-    scheme, bad credentials or an unknown database. An unreachable database is
-    not an error: the recorder starts spooling and retries.
+    Raises AlertStoreError (one masked line) for a malformed URL, an unknown scheme, bad credentials
+    or an unknown database. An unreachable database is not an error: the recorder spools and retries.
     """
-    store = open_store(url, password, timeout_s=timeout_s)
-    spool = Spool(spool_path)
-    healthy, last_error = True, ""
+    return start_writer(open_store(url, password, timeout_s=timeout_s), spool_path, **kw)
+
+
+def start_writer(sink: Sink, spool_path: str | Path, **kw: Any) -> AlertRecorder:
+    """A writer for `sink` fed from its own spool (kw: AlertRecorder's); connects now, or spools and retries."""
+    spool, healthy, last_error = Spool(spool_path), True, ""
     try:
-        store.connect()
+        sink.connect()
     except StoreUnavailable as exc:
         healthy, last_error = False, str(exc)
         log.info("alerts: %s; spooling to %s until it is reachable", last_error, spool.path)  # the caller says it
     except AlertStoreError:
         spool.close()
         raise
-    return AlertRecorder(
-        store, spool, healthy=healthy, last_error=last_error, batch_size=batch_size,
-        retry_base_s=retry_base_s, retry_max_s=retry_max_s,
-    )
+    return AlertRecorder(sink, spool, healthy=healthy, last_error=last_error, **kw)

@@ -52,6 +52,9 @@ class AlertStore(ABC):
     def masked(self) -> str:
         return self.url.masked
 
+    def scrub(self, text: str) -> str:
+        return self.url.scrub(text)
+
     # --- what a back end provides -------------------------------------------------------
 
     @abstractmethod

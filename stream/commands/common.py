@@ -58,11 +58,11 @@ def add_config_arguments(p: argparse.ArgumentParser, *, live: bool = False) -> N
         p.add_argument("--evidence-dir", dest="evidence_dir", metavar="DIR", help="where evidence is saved")
 
 
-def config_from_args(args: argparse.Namespace) -> Config:
+def config_from_args(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> Config:
     overrides: dict[str, Any] = {
         key: getattr(args, dest) for dest, key in OVERRIDES.items() if getattr(args, dest, None) is not None
     }
-    return load_config(args.config, overrides)
+    return load_config(args.config, {**overrides, **(extra or {})})
 
 
 def to_json(value: Any) -> str:

@@ -36,6 +36,7 @@ from stream.config import Config, secret_from_env
 from stream.events import fetch_directory
 from stream.keys import read_curve_settings
 from stream.secrets import SecretFilter
+from stream.sinks.flags import add_integration_arguments, integration_overrides
 from stream.sources import Source, SourceError, make_source, split_name
 from stream.supervisor import Supervisor
 from stream.transport import Security
@@ -58,6 +59,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="run one inference worker for a `dfd watch --transport tcp` on another host")
     p.add_argument("--connect", metavar="HOST[:PORT]", help="with --worker-only: the capture host")
     add_config_arguments(p, live=True)
+    add_integration_arguments(p)
 
 
 def collect_sources(args: argparse.Namespace, cfg: Config, notice) -> list[Source]:
@@ -86,7 +88,7 @@ def collect_sources(args: argparse.Namespace, cfg: Config, notice) -> list[Sourc
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = config_from_args(args)
+    cfg = config_from_args(args, integration_overrides(args))
     if args.duration is not None and args.duration <= 0:
         raise DfdError("--duration: must be > 0 seconds")
     if args.worker_only:
