@@ -19,9 +19,12 @@ import numpy as np
 import zmq
 
 from edge_model.media import VideoError
+from stream.config import StreamSection
 from stream.events import EventSender
 from stream.frames import FrameSender
 from stream.keys import CurveSettings
+from stream.lifeline import die_with_parent, private_files
+from stream.logs import install_logging
 from stream.ring import FrameRing, RingSpec
 from stream.sources import Source, fit_within, read_frames
 from stream.transport import Endpoint, Security
@@ -38,13 +41,7 @@ class CaptureSpec:
     frames_endpoint: Endpoint
     events_endpoint: Endpoint
     ring: RingSpec | None  # None: frames travel as JPEG (tcp)
-    max_width: int = 1280
-    max_height: int = 720
-    loop: bool = False
-    realtime: bool = True
-    stall_timeout_s: float = 10.0
-    reconnect_base_s: float = 0.5
-    reconnect_max_s: float = 30.0
+    settings: StreamSection  # sizes, pacing, loop, stall and reconnect timing: the config's own section
     curve: CurveSettings | None = None  # CURVE keys for tcp:// (the stream.curve_* settings)
 
 
@@ -87,13 +84,13 @@ class Capture:
             from stream.demo import demo_frames
 
             return demo_frames(s.source.url.split("://", 1)[1])
-        fit = fit_within(s.max_width, s.max_height)
-        return read_frames(s.source, fit, s.realtime, s.stall_timeout_s)
+        fit = fit_within(s.settings.max_width, s.settings.max_height)
+        return read_frames(s.source, fit, s.settings.realtime, s.settings.stall_timeout_s)
 
     def _offer(self, frame: np.ndarray) -> None:
         ts = time.time()
         self.captured += 1
-        if not self.spec.realtime and self.spec.source.kind == "file":
+        if not self.spec.settings.realtime and self.spec.source.kind == "file":
             while not self.stopping and not self.frames.has_credit(wait_s=0.2):  # every frame, in turn
                 self.report()
         if not self.frames.send(frame, ts):
@@ -123,12 +120,12 @@ class Capture:
                 self.error = f"{source.shown}: stream ended" if source.live else ""
             if self.stopping:
                 break
-            if not source.live and not self.spec.loop:
+            if not source.live and not self.spec.settings.loop:
                 self.report("ended")
                 return EXIT_ENDED
             if source.live:
                 self.reconnects += 1
-                wait = backoff_s(attempt, self.spec.reconnect_base_s, self.spec.reconnect_max_s, rng)
+                wait = backoff_s(attempt, self.spec.settings.reconnect_base_s, self.spec.settings.reconnect_max_s, rng)
                 attempt += 1
                 self.report("reconnecting", self.error)
                 self._sleep(wait)
@@ -150,6 +147,9 @@ class Capture:
 
 def run_capture(spec: CaptureSpec) -> None:
     """Process entry point. Ctrl-C goes to the supervisor; SIGTERM stops this capture."""
+    die_with_parent()
+    private_files()
+    install_logging(prefix=f"dfd watch: {spec.source.name}")
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     ctx = zmq.Context()
     security = Security(ctx, spec.curve) if spec.curve else None

@@ -93,7 +93,9 @@ class StreamSection(_Section):
     stall_timeout_s: float = Field(10.0, gt=0.0)
     reconnect_base_s: float = Field(0.5, gt=0.0)
     reconnect_max_s: float = Field(30.0, gt=0.0)
-    max_restarts: int = Field(5, ge=0)
+    max_restarts: int = Field(5, ge=0, description="crash restarts of one process allowed in restart_window_s")
+    restart_window_s: float = Field(600.0, gt=0.0)
+    offline_retry_s: float = Field(300.0, gt=0.0, description="a capture out of restarts is tried again after this")
     loop: bool = False
     realtime: bool = True
 

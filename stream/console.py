@@ -22,7 +22,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from stream.supervisor import AlertRow
+from stream.board import AlertRow
 
 BARS = "▁▂▃▄▅▆▇█"
 STATE_STYLE = {"online": "green", "starting": "yellow", "reconnecting": "yellow", "offline": "red", "ended": "dim"}

@@ -2,13 +2,17 @@
 
 The clip is the face crops of the window that raised the alert (what the
 model saw), written as an H.264 mp4 with PyAV. Files go under
-`<evidence_dir>/<stream>/<alert id>-{face.jpg,frame.jpg,clip.mp4}`.
+`<evidence_dir>/<stream>/<alert id>-{face.jpg,frame.jpg,clip.mp4}`. Each is
+written under a temporary name and renamed when complete, so a full disk or
+a crash never leaves a truncated file that a record points to.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import tempfile
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -24,10 +28,31 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name).lstrip(".") or "stream"
 
 
+def _complete_or_nothing(path: Path, write: Callable[[Path], None]) -> None:
+    """`write` to a temporary name next to `path`, then rename: the file is whole or absent."""
+    part = path.with_name(f".{path.name}.part")
+    try:
+        write(part)
+        os.replace(part, path)
+    finally:
+        part.unlink(missing_ok=True)
+
+
+def _write_jpeg(path: Path, image_bgr: np.ndarray) -> None:
+    ok, data = cv2.imencode(".jpg", image_bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:
+        raise OSError(f"{path.name}: JPEG encoding failed")
+    _complete_or_nothing(path, lambda p: p.write_bytes(data.tobytes()))
+
+
 def write_clip(path: Path, crops_rgb: list[np.ndarray], fps: float) -> None:
     """uint8 RGB crops of one size -> an mp4 (H.264, yuv420p)."""
+    _complete_or_nothing(path, lambda part: _encode_clip(part, crops_rgb, fps))
+
+
+def _encode_clip(path: Path, crops_rgb: list[np.ndarray], fps: float) -> None:
     h, w = crops_rgb[0].shape[:2]
-    with av.open(str(path), mode="w") as container:
+    with av.open(str(path), mode="w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=Fraction(max(1, round(fps)), 1))
         stream.width, stream.height = w // 2 * 2, h // 2 * 2
         stream.pix_fmt = "yuv420p"
@@ -75,10 +100,9 @@ class EvidenceWriter:
             "frame": base.with_name(base.name + "-frame.jpg"),
             "clip": base.with_name(base.name + "-clip.mp4"),
         }
-        quality = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
-        cv2.imwrite(str(paths["frame"]), frame_bgr, quality)
+        _write_jpeg(paths["frame"], frame_bgr)
         if not crops_rgb:
             return {"frame": str(paths["frame"])}
-        cv2.imwrite(str(paths["face"]), cv2.cvtColor(crops_rgb[-1], cv2.COLOR_RGB2BGR), quality)
+        _write_jpeg(paths["face"], cv2.cvtColor(crops_rgb[-1], cv2.COLOR_RGB2BGR))
         write_clip(paths["clip"], crops_rgb, fps)
         return {k: str(v) for k, v in paths.items()}

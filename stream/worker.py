@@ -27,6 +27,8 @@ from stream.events import EventSender
 from stream.evidence import EvidenceWriter
 from stream.frames import Frame, FrameReceiver
 from stream.keys import CurveSettings
+from stream.lifeline import die_with_parent, private_files
+from stream.logs import install_logging
 from stream.policy import AlertPolicy
 from stream.ring import RingSpec
 from stream.transport import Endpoint, Security
@@ -145,7 +147,10 @@ class Worker:
 
 def run_worker(spec: WorkerSpec) -> None:
     """Process entry point. SIGTERM (and Ctrl-C when not supervised) ends open alerts and stops."""
+    private_files()
+    install_logging(prefix=f"dfd watch: worker {spec.name}")
     if spec.supervised:
+        die_with_parent()
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     ctx = zmq.Context()
     security = Security(ctx, spec.curve) if spec.curve else None

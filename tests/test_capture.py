@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from stream.capture import EXIT_ENDED, EXIT_UNUSABLE, Capture, CaptureSpec, backoff_s
+from stream.config import StreamSection
 from stream.events import EventReceiver
 from stream.frames import FrameReceiver
 from stream.ring import FrameRing, RingSpec
@@ -87,7 +88,7 @@ def test_every_frame_of_a_file_reaches_the_worker_scaled_into_the_ring(ctx, ring
     ep = ipc_endpoints(tmp_path, ["big"])
     inbox = EventReceiver(ctx, ep.events, None)
     receiver = FrameReceiver(ctx, ep.frames, None, {"big": ring.spec})
-    spec = CaptureSpec(make_source(str(big_clip)), ep.frames["big"], ep.events, ring.spec, 480, 360, realtime=False)
+    spec = CaptureSpec(make_source(str(big_clip)), ep.frames["big"], ep.events, ring.spec, StreamSection(max_width=480, max_height=360, realtime=False))
     capture, thread, result = run_capture_thread(spec, ctx)
     seqs = []
     while thread.is_alive() or len(seqs) < 30:
@@ -112,7 +113,7 @@ def test_every_frame_of_a_file_reaches_the_worker_scaled_into_the_ring(ctx, ring
 def test_without_a_worker_realtime_frames_are_dropped_and_counted(ctx, ring, big_clip, tmp_path):
     ep = ipc_endpoints(tmp_path, ["big"])
     inbox = EventReceiver(ctx, ep.events, None)
-    spec = CaptureSpec(make_source(str(big_clip)), ep.frames["big"], ep.events, ring.spec, 480, 360)
+    spec = CaptureSpec(make_source(str(big_clip)), ep.frames["big"], ep.events, ring.spec, StreamSection(max_width=480, max_height=360))
     capture, thread, result = run_capture_thread(spec, ctx)
     thread.join(30)
     assert result == [EXIT_ENDED]
@@ -127,7 +128,7 @@ def test_a_file_that_is_not_a_video_goes_offline_with_one_line(ctx, ring, tmp_pa
     bad.write_text("not a video at all\n")
     ep = ipc_endpoints(tmp_path, ["notes"])
     inbox = EventReceiver(ctx, ep.events, None)
-    capture = Capture(CaptureSpec(make_source(str(bad)), ep.frames["notes"], ep.events, ring.spec), ctx, None)
+    capture = Capture(CaptureSpec(make_source(str(bad)), ep.frames["notes"], ep.events, ring.spec, StreamSection()), ctx, None)
     assert capture.run() == EXIT_UNUSABLE
     last = [m for m in inbox.recv(1.0) if isinstance(m, StreamState)][-1]
     assert last.state == "offline" and "notes.mp4" in last.error and "\n" not in last.error
@@ -151,7 +152,10 @@ def test_an_http_source_is_read_and_reopened_when_it_ends(ctx, ring, tmp_path):
     ep = ipc_endpoints(tmp_path, ["web"])
     inbox = EventReceiver(ctx, ep.events, None)
     source = make_source(f"http://127.0.0.1:{port}/{clip.name}", "web")
-    spec = CaptureSpec(source, ep.frames["web"], ep.events, ring.spec, 480, 360, reconnect_base_s=0.1, reconnect_max_s=0.2)
+    spec = CaptureSpec(
+        source, ep.frames["web"], ep.events, ring.spec,
+        StreamSection(max_width=480, max_height=360, reconnect_base_s=0.1, reconnect_max_s=0.2),
+    )
     capture, thread, _ = run_capture_thread(spec, ctx)
     states: list[StreamState] = []
     deadline = time.monotonic() + 60  # guards against a hang only

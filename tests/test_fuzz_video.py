@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from stream.capture import EXIT_ENDED, EXIT_UNUSABLE, Capture, CaptureSpec
 from stream.cli import main
+from stream.config import StreamSection
 from stream.events import EventReceiver
 from stream.sources import make_source
 from stream.transport import ipc_endpoints
@@ -115,7 +116,9 @@ def test_capture_ends_or_goes_offline_cleanly_on_damaged_video(clips, tmp_path_f
             path = _write(tmp_path_factory, *case)
             ep = ipc_endpoints(d, ["cam"])
             inbox = EventReceiver(ctx, ep.events, None)
-            spec = CaptureSpec(make_source(str(path), "cam", None, set()), ep.frames["cam"], ep.events, ring=None)
+            spec = CaptureSpec(
+                make_source(str(path), "cam", None, set()), ep.frames["cam"], ep.events, None, StreamSection()
+            )
             capture = Capture(spec, ctx, None)  # paced in real time, no worker: every frame is dropped and counted
             result: list[int | BaseException] = []
 

@@ -70,7 +70,7 @@ def test_capture_reconnects_when_the_server_goes_and_comes_back(gst_available, t
 
         # a server that hangs (connection open, no data) is a stall: the capture gives up on it
         server.send_signal(signal.SIGSTOP)
-        capture = next(c for c in sup.children if c.kind == "capture")
+        capture = sup.processes.of_kind("capture")[0]
         wait_for(sup, lambda: cam.state == "reconnecting" or capture.restarts > 0)
         server.send_signal(signal.SIGCONT)
     finally:

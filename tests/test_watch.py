@@ -15,8 +15,9 @@ import zmq
 
 from stream.alerts import open_store
 from stream.config import load_config
+from stream.processes import assign
 from stream.sources import make_source
-from stream.supervisor import Supervisor, assign
+from stream.supervisor import Supervisor
 from stream.wire import WorkerStats
 from tests.stream_clips import make_clip
 
@@ -160,7 +161,7 @@ def test_kill_9_of_a_worker_is_restarted_and_the_stream_goes_on(clips, tiny_mode
         sup.start()
         segments = sup.stats()["segments"]
         assert len(segments) == 1 and left_behind(segments) == segments
-        worker = next(c for c in sup.children if c.kind == "worker")
+        worker = sup.processes.of_kind("worker")[0]
         wait_for(sup, lambda: sup.streams["door"].processed > 0)
         os.kill(worker.proc.pid, signal.SIGKILL)
         wait_for(sup, lambda: worker.restarts == 1)
@@ -169,7 +170,7 @@ def test_kill_9_of_a_worker_is_restarted_and_the_stream_goes_on(clips, tiny_mode
 
         # a malformed message on the supervisor's socket is counted and skipped
         push = zmq.Context.instance().socket(zmq.PUSH)
-        push.connect(sup.endpoints.events)
+        push.connect(str(sup.endpoints.events))
         push.send(b"stats {broken")
         wait_for(sup, lambda: sup.stats()["rejected"] == 1)
         push.close(linger=0)

@@ -14,8 +14,8 @@ from rich.console import Console
 
 from edge_model.crop import map_points
 from stream import demo
+from stream.board import AlertBoard
 from stream.console import closing_summary, render, sparkline
-from stream.supervisor import AlertBoard
 from stream.wire import AlertEvent
 
 

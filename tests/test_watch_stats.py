@@ -1,17 +1,20 @@
-"""The per-stream numbers of the stats dict, from synthetic state and stats messages."""
+"""The per-stream numbers of the stats dict, from synthetic state and stats messages.
+
+Every process reports cumulative counters since its own start (`started_at`).
+"""
 
 from __future__ import annotations
 
-from stream.messages import ScoreEvent, StreamState, WorkerStats
-from stream.supervisor import StreamStats
+from stream.stats import StreamStats
+from stream.wire import ScoreEvent, StreamState, WorkerStats
 
 
-def state(captured: int, dropped: int, s: str = "online") -> StreamState:
-    return StreamState("cam", s, 0.0, 0, captured, dropped)
+def state(captured: int, dropped: int, s: str = "online", started_at: float = 100.0) -> StreamState:
+    return StreamState("cam", s, 0.0, started_at, 0, captured, dropped)
 
 
-def stats(worker: str, processed: int, skipped: int = 0, latency=()) -> WorkerStats:
-    return WorkerStats(worker, "cam", 0.0, processed, skipped, 0, 1, 1.0, list(latency))
+def stats(worker: str, processed: int, dropped: int = 0, latency=(), started_at: float = 100.0) -> WorkerStats:
+    return WorkerStats(worker, "cam", 0.0, started_at, processed, dropped, 0, 1, list(latency))
 
 
 def test_rates_over_the_last_seconds():
@@ -19,8 +22,8 @@ def test_rates_over_the_last_seconds():
     for t in range(6):
         st.on_state(state(25 * t, 5 * t), float(t))
         if t:
-            st.on_stats(stats("w0", 15, 2, [10.0] * 14 + [50.0]), float(t))
-            st.on_stats(stats("w1", 5), float(t))
+            st.on_stats(stats("w0", 15 * t, 2 * t, [10.0] * 14 + [50.0]), float(t))
+            st.on_stats(stats("w1", 5 * t), float(t))
     snap = st.snapshot(5.0)
     assert snap["capture_fps"] == 25.0
     assert snap["process_fps"] == 20.0  # two workers share the stream
@@ -29,14 +32,32 @@ def test_rates_over_the_last_seconds():
     assert snap["latency_p50_ms"] == 10.0 and snap["latency_p95_ms"] > 10.0
 
 
-def test_a_restarted_capture_does_not_count_backwards():
+def test_a_restarted_process_counts_on_from_zero_never_backwards():
     st = StreamStats("cam", "cam.mp4")
     st.on_state(state(100, 0), 0.0)
     st.on_state(state(130, 0), 1.0)
-    st.on_state(state(0, 0, "starting"), 2.0)
-    st.on_state(state(20, 0), 3.0)
-    assert st.captured == 50
-    assert st.snapshot(3.0)["capture_fps"] == 20.0
+    st.on_state(state(0, 0, "starting", started_at=200.0), 2.0)  # the capture restarted
+    st.on_state(state(20, 0, started_at=200.0), 3.0)
+    st.on_stats(stats("w0", 90), 3.0)
+    st.on_stats(stats("w0", 10, started_at=300.0), 4.0)  # the worker restarted
+    assert st.captured == 150
+    assert st.processed == 100
+    assert st.snapshot(4.0)["capture_fps"] == 12.5  # (150 - 100) frames over 4 s
+
+
+def test_a_late_duplicate_report_is_not_counted_twice():
+    st = StreamStats("cam", "cam.mp4")
+    st.on_stats(stats("w0", 40), 1.0)
+    st.on_stats(stats("w0", 40), 2.0)
+    assert st.processed == 40
+
+
+def test_latency_goes_stale_when_nothing_is_processed():
+    st = StreamStats("cam", "cam.mp4")
+    st.on_stats(stats("w0", 10, latency=[12.0, 14.0]), 1.0)
+    assert st.snapshot(2.0)["latency_p50_ms"] == 13.0
+    st.on_stats(stats("w0", 10), 30.0)  # a worker still alive, but no frame scored for a long time
+    assert st.snapshot(30.0)["latency_p50_ms"] is None
 
 
 def test_scores_keep_a_short_history():

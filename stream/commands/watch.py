@@ -35,6 +35,8 @@ from stream.commands.common import add_config_arguments, config_from_args, to_js
 from stream.config import Config, secret_from_env
 from stream.events import fetch_directory
 from stream.keys import read_curve_settings
+from stream.lifeline import private_files
+from stream.logs import install_logging
 from stream.secrets import SecretFilter
 from stream.sinks.flags import add_integration_arguments, integration_overrides
 from stream.sources import Source, SourceError, make_source, split_name
@@ -47,6 +49,7 @@ HELP = __doc__
 DEFAULT_PORT = 5570
 DEMO_SOURCES = ["real=demo://real", "fake=demo://fake"]
 EXIT_NO_FRAME = 1
+EXIT_GAVE_UP = 3  # every worker crashed past its restart budget: a service manager should restart the run
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -104,7 +107,9 @@ def run(args: argparse.Namespace) -> int:
     def emit_json(msg: Message) -> None:
         print(secrets(to_json(to_dict(msg))), flush=True)
 
+    private_files()  # alerts.db, the spool and the evidence (faces) are the owner's only
     sup = Supervisor(cfg, sources, args.port, emit=None if console_on else emit_json, notice=notice_stderr)
+    install_logging(lambda line: sup.notice(line))  # late-bound: the console replaces sup.notice
     signals = _StopOnSignals(sup)
     try:
         sup.start()
@@ -144,12 +149,16 @@ def _watch_with_json(sup: Supervisor, duration: float | None, secrets: SecretFil
 
 
 def _exit_code(sup: Supervisor, signum: int | None, notice) -> int:
-    """128 + the signal that stopped the run; 1 when no source ever gave a frame; else 0.
+    """128 + the signal that stopped the run; 3 when every worker was given up; 1 when no source ever
+    gave a frame; else 0.
 
     A run stopped (by --duration) while its sources were still starting has not failed yet.
     """
     if signum is not None:
         return 128 + signum
+    if sup.processes.failed():
+        notice("every worker stopped for good (see the lines above); exiting so that a service manager restarts dfd")
+        return EXIT_GAVE_UP
     streams = sup.streams.values()
     if not any(st.came_online for st in streams) and not any(st.state == "starting" for st in streams):
         notice("no source produced a frame (see the lines above)")
