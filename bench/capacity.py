@@ -4,7 +4,7 @@ The number of file sources paced in real time goes up one at a time until a
 stream loses 1% or more of its frames (dropped in the ring, dropped at
 capture, or never captured because the capture itself fell behind). The
 figure is the last number that held. It is measured under the default config,
-and under stream/configs/low-end.toml pinned to one core with taskset.
+and under configs/low-end.toml pinned to one core with taskset.
 """
 
 from __future__ import annotations

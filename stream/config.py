@@ -25,7 +25,15 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-CONFIG_DIR = Path(__file__).resolve().parent / "configs"  # package data: found when installed too
+
+
+def _config_dir() -> Path:
+    """configs/ of a source checkout, else the copy `pip install` puts in <prefix>/share/dfd/configs."""
+    checkout = Path(__file__).resolve().parent.parent / "configs"
+    return checkout if checkout.is_dir() else Path(sys.prefix) / "share" / "dfd" / "configs"
+
+
+CONFIG_DIR = _config_dir()
 
 
 class ConfigError(DfdError):
