@@ -198,10 +198,6 @@ class Dashboard:
         yield foot
 
 
-def render(stats: dict[str, Any], alerts: list[AlertRow]) -> Dashboard:
-    return Dashboard(stats, alerts)
-
-
 def closing_summary(stats: dict[str, Any]) -> Group:
     """What a run did, printed when `watch` stops: per stream, the sources that never came online, where alerts went."""
     t = _table(title=f"dfd watch ran {stats['uptime_s']:.0f} s", title_justify="left")
@@ -250,4 +246,4 @@ class LiveConsole:
         now = time.monotonic()
         if force or now - self._last >= self.period:
             self._last = now
-            self._live.update(render(stats, alerts), refresh=True)
+            self._live.update(Dashboard(stats, alerts), refresh=True)

@@ -2,8 +2,9 @@
 
 A long-running service meets a few crashes a month, so the restart budget is
 a sliding window (stream.max_restarts in stream.restart_window_s), not a
-lifetime count. A stall kill (a live camera silent for stall_timeout_s) is a
-recovery, counted apart, never against the budget. A capture out of budget
+lifetime count. A stall kill (a live camera silent for stall_timeout_s, or a
+worker that sent no stats for as long: hung, not dead) is a recovery,
+counted apart, never against the budget. A capture out of budget
 goes offline and is tried again after stream.offline_retry_s (cameras come
 back); a worker out of budget is given up, and when every worker is given up
 the run has failed, so `dfd watch` exits non-zero and a service manager can
@@ -40,13 +41,14 @@ class Child:
     retry_at: float | None = None  # out of budget (a capture): started again at this time
     outcome: str = ""  # why it is done: "ended", "unusable", "gave up"
     started: float = 0.0  # monotonic time of the last start
+    heard: float | None = None  # monotonic time of its last report since that start (workers)
 
     @property
     def done(self) -> bool:
         return bool(self.outcome)
 
     def start(self, ctx: Any, now: float) -> None:
-        self.started = now
+        self.started, self.heard = now, None
         self.proc = ctx.Process(target=self.target, args=(self.spec,), name=f"dfd-{self.name}", daemon=True)
         self.proc.start()
 
@@ -74,8 +76,21 @@ class ProcessTable:
     def of_kind(self, kind: Kind) -> list[Child]:
         return [c for c in self.children if c.kind == kind]
 
-    def check(self, stalled: Callable[[Child, float], bool]) -> None:
-        """Restart what crashed or stalled; `stalled(child, now)` says whether a live capture went silent."""
+    def heard_from(self, name: str, now: float) -> None:
+        """A worker's stats arrived: it is making progress (it reports every second, busy or idle)."""
+        for child in self.children:
+            if child.name == name:
+                child.heard = now
+
+    def _silent(self, child: Child, now: float) -> str:
+        """Why a worker counts as hung, or "": no report for stall_timeout_s (3x before its first one,
+        while it loads its model)."""
+        limit = self.settings.stall_timeout_s * (1 if child.heard is not None else 3)
+        silent = now - (child.heard if child.heard is not None else child.started)
+        return f"no stats for {silent:.0f} s" if silent > limit else ""
+
+    def check(self, stalled: Callable[[Child, float], str]) -> None:
+        """Restart what crashed or stalled; `stalled(child, now)` says why a capture counts as stalled, or ""."""
         now = self._clock()
         for child in self.children:
             if child.done:
@@ -88,10 +103,9 @@ class ProcessTable:
                 continue
             code = child.proc.exitcode
             if code is None:
-                if child.kind == "capture" and stalled(child, now):
-                    self.notice(
-                        f"{child.name}: no frame for {self.settings.stall_timeout_s:.0f} s, restarting its capture"
-                    )
+                reason = self._silent(child, now) if child.kind == "worker" else stalled(child, now)
+                if reason:
+                    self.notice(f"{child.kind} {child.name}: {reason}, restarting it")
                     child.proc.kill()
                     child.proc.join(2)
                     child.stalls += 1

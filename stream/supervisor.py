@@ -141,6 +141,7 @@ class Supervisor:
             st.on_state(msg, now)
         elif isinstance(msg, WorkerStats):
             self._rejected.update(msg.worker, msg.started_at, (msg.rejected,))
+            self.processes.heard_from(msg.worker, now)
             if msg.stream in self.streams:
                 self.streams[msg.stream].on_stats(msg, now)
         elif isinstance(msg, ScoreEvent) and msg.stream in self.streams:
@@ -159,11 +160,12 @@ class Supervisor:
         if self.directory:
             self.directory.serve()
 
-    def _stalled(self, child: Child, now: float) -> bool:
-        """A live capture that says "online" but gave no frame for stall_timeout_s (since its last start)."""
+    def _stalled(self, child: Child, now: float) -> str:
+        """Why a live capture that says "online" counts as stalled (no frame since its last start), or ""."""
         st = self.streams[child.name]
-        silent_since = max(st.last_frame, child.started)
-        return child.spec.source.live and st.state == "online" and now - silent_since > self.cfg.stream.stall_timeout_s
+        silent = now - max(st.last_frame, child.started)
+        stalled = child.spec.source.live and st.state == "online" and silent > self.cfg.stream.stall_timeout_s
+        return f"no frame for {silent:.0f} s" if stalled else ""
 
     def check_children(self) -> None:
         self.processes.check(self._stalled)

@@ -54,7 +54,7 @@ def table(kind: str = "worker", **settings: float) -> tuple[ProcessTable, FakeCo
     return t, ctx, clock, lines
 
 
-def crash(t: ProcessTable, clock: Clock, after_s: float, stalled=lambda c, now: False) -> None:
+def crash(t: ProcessTable, clock: Clock, after_s: float, stalled=lambda c, now: "") -> None:
     clock.t += after_s
     t.children[0].proc.exitcode = 1
     t.check(stalled)
@@ -83,10 +83,10 @@ def test_a_capture_past_its_budget_goes_offline_and_is_tried_again_later():
     assert child.retry_at is not None and t.stats()["cam"]["state"] == "offline" and not child.done
     assert "trying again in 300 s" in lines[-1]
     clock.t += 299.0
-    t.check(lambda c, now: False)
+    t.check(lambda c, now: "")
     assert len(ctx.started) == 2  # still resting
     clock.t += 2.0
-    t.check(lambda c, now: False)
+    t.check(lambda c, now: "")
     assert len(ctx.started) == 3 and child.retry_at is None and t.stats()["cam"]["state"] == "running"
 
 
@@ -94,7 +94,7 @@ def test_stall_restarts_are_counted_apart_and_cost_no_budget():
     t, ctx, clock, lines = table("capture", max_restarts=1)
     for _ in range(5):
         clock.t += 60.0
-        t.check(lambda c, now: True)
+        t.check(lambda c, now: "no frame for 60 s")
     child = t.children[0]
     assert child.stalls == 5 and child.restarts == 5 and len(child.crashes) == 0
     assert all("no frame for" in line for line in lines) and not any("None" in line for line in lines)
@@ -103,13 +103,29 @@ def test_stall_restarts_are_counted_apart_and_cost_no_budget():
 def test_ended_and_unusable_children_are_not_restarted():
     t, ctx, clock, _ = table("capture")
     t.children[0].proc.exitcode = EXIT_ENDED
-    t.check(lambda c, now: False)
+    t.check(lambda c, now: "")
     assert t.children[0].outcome == "ended" and len(ctx.started) == 1 and t.finished() and not t.failed()
     w, wctx, _, lines = table("worker")
     w.children[0].proc.exitcode = EXIT_UNUSABLE
-    w.check(lambda c, now: False)
+    w.check(lambda c, now: "")
     assert w.children[0].outcome == "unusable" and w.failed() and "cannot run" in lines[-1]
 
 
 def test_exit_text_names_signals():
     assert exit_text(-9) == "signal SIGKILL" and exit_text(1) == "exit code 1"
+
+
+def test_a_hung_worker_is_restarted_as_a_stall_not_a_crash():
+    t, ctx, clock, lines = table("worker", stall_timeout_s=10)
+    clock.t += 25.0  # loading its model: 3x the timeout before its first report
+    t.check(lambda c, now: "")
+    assert len(ctx.started) == 1
+    t.heard_from("w0", clock.t)
+    clock.t += 9.0
+    t.check(lambda c, now: "")
+    assert len(ctx.started) == 1
+    clock.t += 2.0  # 11 s without a report: hung (SIGSTOP, a deadlock)
+    t.check(lambda c, now: "")
+    child = t.children[0]
+    assert len(ctx.started) == 2 and ctx.started[0].killed and child.stalls == 1 and not child.crashes
+    assert lines[-1] == "worker w0: no stats for 11 s, restarting it"

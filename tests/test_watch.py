@@ -244,3 +244,20 @@ def test_ctrl_c_or_sigterm_stops_everything_and_unlinks_the_rings(how, clips, al
     summary = events[-1]
     assert summary["type"] == "summary" and not left_behind(summary["segments"])
     assert not any(p["alive"] for p in summary["processes"].values())
+
+
+def test_a_hung_worker_is_seen_and_restarted(clips, tiny_model, tmp_path):
+    cfg = config(tmp_path, tiny_model, **{"stream.loop": True, "stream.stall_timeout_s": 2.0})
+    sup = Supervisor(cfg, [make_source(str(clips[1]))])
+    try:
+        sup.start()
+        worker = sup.processes.of_kind("worker")[0]
+        wait_for(sup, lambda: sup.streams["door"].processed > 0)
+        hung = worker.proc
+        os.kill(hung.pid, signal.SIGSTOP)  # alive, but making no progress
+        wait_for(sup, lambda: worker.stalls == 1)
+        assert worker.proc is not hung and not worker.crashes
+        processed = sup.streams["door"].processed
+        wait_for(sup, lambda: sup.streams["door"].processed > processed + 5)
+    finally:
+        sup.stop()

@@ -15,7 +15,7 @@ from rich.console import Console
 from edge_model.crop import map_points
 from stream import demo
 from stream.board import AlertBoard
-from stream.console import closing_summary, render, sparkline
+from stream.console import Dashboard, closing_summary, sparkline
 from stream.wire import AlertEvent
 
 
@@ -47,7 +47,7 @@ def alert(kind: str, alert_id: str, score: float, track: int = 3, ts: float = 1e
 
 def rendered(width: int, stats_: dict, rows: list, height: int = 24) -> str:
     console = Console(record=True, width=width, height=height, color_system=None)
-    console.print(render(stats_, rows))
+    console.print(Dashboard(stats_, rows))
     return console.export_text()
 
 
