@@ -111,6 +111,13 @@ class FrameRing:
             return None
         return frame
 
+    def latest(self) -> tuple[int, np.ndarray] | None:
+        """(seq, a copy) of the newest whole frame, or None: the web page's live view reads it read-only."""
+        seqs = [int(h["seq"][0]) for h in self._headers]
+        seq = max(seqs)
+        frame = self.read(seqs.index(seq), seq) if seq >= 0 else None
+        return None if frame is None else (seq, frame)
+
     def close(self) -> None:
         self._headers.clear()
         self._pixels.clear()

@@ -98,6 +98,18 @@ class ScoreEvent:
 
 @_STRICT
 @dataclass
+class FaceBoxes:
+    """Worker -> supervisor, a few times a second per stream: where the faces are, for the web page's live view."""
+
+    TOPIC: ClassVar[str] = "boxes"
+    stream: str
+    seq: Count  # the frame they were found on
+    ts: float  # its capture time
+    boxes: list[tuple[float, float, float, float, int, float]]  # x1 y1 x2 y2 track p_fake (-1: not scored yet)
+
+
+@_STRICT
+@dataclass
 class AlertEvent:
     """One step of an alert's lifecycle: new, then updates, then end.
 
@@ -133,8 +145,8 @@ class Directory:
     model_id: str
 
 
-Message = FrameReady | StreamState | WorkerStats | ScoreEvent | AlertEvent | Directory
-EVENTS: tuple[type, ...] = (StreamState, WorkerStats, ScoreEvent, AlertEvent)  # what goes to the supervisor
+Message = FrameReady | StreamState | WorkerStats | ScoreEvent | FaceBoxes | AlertEvent | Directory
+EVENTS: tuple[type, ...] = (StreamState, WorkerStats, ScoreEvent, FaceBoxes, AlertEvent)  # what goes to the supervisor
 MESSAGE_TYPES: dict[str, type] = {t.TOPIC: t for t in (FrameReady, *EVENTS, Directory)}
 _ADAPTERS = {topic: TypeAdapter(t) for topic, t in MESSAGE_TYPES.items()}
 

@@ -32,9 +32,10 @@ from stream.logs import install_logging
 from stream.policy import AlertPolicy
 from stream.ring import RingSpec
 from stream.transport import Endpoint, Security
-from stream.wire import AlertEvent, ScoreEvent, WorkerStats
+from stream.wire import AlertEvent, FaceBoxes, ScoreEvent, WorkerStats
 
 STATS_EVERY_S = 1.0
+BOXES_EVERY_S = 0.25  # the web page's live view: a few times a second per stream, never blocking
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ class _StreamWork:
     faces: int = 0
     latency_ms: list[float] = field(default_factory=list)  # since the last stats message
     frame_times: deque = field(default_factory=lambda: deque(maxlen=30))
+    p_fake: dict[int, float] = field(default_factory=dict)  # track -> its last window score
+    boxes_sent: float = 0.0  # monotonic time of the last FaceBoxes
 
 
 class Worker:
@@ -92,6 +95,7 @@ class Worker:
         for face in result.faces:
             w.crops.setdefault(face.track_id, deque(maxlen=self.spec.config.alerts.clip_frames)).append(face.crop)
         for win in result.windows:
+            w.p_fake[win.track_id] = win.p_fake
             self.events.send(ScoreEvent(h.stream, win.track_id, h.seq, h.ts, done, win.p_fake))
             for event in w.policy.score(win, h.ts):
                 self._alert(w, event, frame.image)
@@ -99,6 +103,11 @@ class Worker:
             for event in w.policy.track_ended(track, h.ts):
                 self._alert(w, event, frame.image)
             w.crops.pop(track, None)
+            w.p_fake.pop(track, None)
+        if time.monotonic() - w.boxes_sent >= BOXES_EVERY_S:
+            w.boxes_sent = time.monotonic()
+            boxes = [(*map(float, f.box), f.track_id, w.p_fake.get(f.track_id, -1.0)) for f in result.faces]
+            self.events.send(FaceBoxes(h.stream, h.seq, h.ts, boxes))
 
     def _alert(self, w: _StreamWork, event: AlertEvent, image: np.ndarray | None) -> None:
         if event.kind == "new" and image is not None:
@@ -127,6 +136,7 @@ class Worker:
     def run(self) -> None:
         last = time.monotonic()
         while not self.stopping:
+            self.events.flush()  # alert events the supervisor could not take yet
             frame = self.frames.recv(0.2)
             if frame is not None:
                 self.process(frame)

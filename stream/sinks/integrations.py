@@ -4,7 +4,7 @@ The supervisor calls `on_message` for each message it handles, `tick` on each
 pass of its loop, `status` in stats() and `close` at stop. Nothing here waits on
 the network in the supervisor's thread: MQTT and each webhook URL have their own
 writer thread and spool (`<alerts.spool>.mqtt`, `<alerts.spool>.webhook-<hash>`),
-the metrics their own HTTP thread.
+the metrics and the web page their own HTTP threads.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from stream.alerts.recorder import AlertRecorder, start_writer
 from stream.config import Config, secret_from_env
-from stream.wire import AlertEvent, Message, ScoreEvent, WorkerStats
+from stream.wire import AlertEvent, FaceBoxes, Message, ScoreEvent, WorkerStats
 
 MQTT_BATCH = 20  # events in flight at once; a batch cut by an outage is resent whole (same event ids)
 METRICS_EVERY_S = 1.0
@@ -24,15 +24,18 @@ METRICS_EVERY_S = 1.0
 if TYPE_CHECKING:
     from stream.sinks.metrics import Metrics
     from stream.sinks.mqtt import MqttSink
+    from stream.web.server import WebServer
 
 
 class Integrations:
     def __init__(self, writers: dict[str, AlertRecorder], mqtt: MqttSink | None = None,
-                 metrics: Metrics | None = None) -> None:
-        self.writers, self.mqtt, self.metrics = writers, mqtt, metrics
+                 metrics: Metrics | None = None, web: WebServer | None = None) -> None:
+        self.writers, self.mqtt, self.metrics, self.web = writers, mqtt, metrics, web
         self._next_update = 0.0
 
     def on_message(self, msg: Message) -> None:
+        if self.web and isinstance(msg, AlertEvent | FaceBoxes):
+            self.web.on_message(msg)
         if isinstance(msg, AlertEvent):
             for writer in self.writers.values():
                 writer.submit(msg)
@@ -44,11 +47,14 @@ class Integrations:
             self.metrics.observe(msg.stream, "capture_to_score", [ms / 1000.0 for ms in msg.latency_ms])
 
     def tick(self, stats: Callable[[], dict[str, Any]]) -> None:
-        """Hand the metrics a fresh stats() about once a second (only when metrics are on)."""
+        """Hand the metrics and the web page a fresh stats() about once a second (only when one is on)."""
         now = time.monotonic()
-        if self.metrics and now >= self._next_update:
+        if (self.metrics or self.web) and now >= self._next_update:
             self._next_update = now + METRICS_EVERY_S
-            self.metrics.update(stats())
+            snapshot = stats()
+            for consumer in (self.metrics, self.web):
+                if consumer:
+                    consumer.update(snapshot)
 
     def status(self) -> dict[str, dict[str, Any]]:
         out = {}
@@ -64,6 +70,8 @@ class Integrations:
             writer.close(timeout)
         if self.metrics:
             self.metrics.close()
+        if self.web:
+            self.web.close()
 
 
 def open_integrations(cfg: Config, streams: list[str], model_id: str) -> Integrations:
@@ -71,6 +79,7 @@ def open_integrations(cfg: Config, streams: list[str], model_id: str) -> Integra
     from stream.sinks.metrics import Metrics  # each integration's library loads only when it is on
     from stream.sinks.mqtt import MqttSink
     from stream.sinks.webhook import WebhookSink
+    from stream.web.server import open_web
 
     m, w, spool = cfg.mqtt, cfg.webhooks, cfg.alerts.spool
     opened = Integrations({})
@@ -86,6 +95,8 @@ def open_integrations(cfg: Config, streams: list[str], model_id: str) -> Integra
             opened.writers[sink.masked] = start_writer(sink, f"{spool}.webhook-{tag}", batch_size=1)
         if cfg.metrics.enabled:
             opened.metrics = Metrics(cfg.metrics.bind, cfg.metrics.port)
+        if cfg.web.enabled:
+            opened.web = open_web(cfg, streams)
     except BaseException:
         opened.close(timeout=0.5)
         raise

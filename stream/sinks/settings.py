@@ -1,4 +1,4 @@
-"""The config sections of the integrations: [mqtt], [webhooks], [metrics]. Each is off by default.
+"""The config sections of the integrations: [mqtt], [webhooks], [metrics], [web]. Each is off by default.
 
 Credentials never live in the TOML: a section names the environment variables
 that hold them (`*_env`).
@@ -68,6 +68,22 @@ class MetricsSection(IntegrationSection):
         if info.data.get("enabled") and not info.data.get("allow_remote") and not is_loopback(bind):
             raise ValueError("not a loopback address; set metrics.allow_remote = true to serve /metrics there")
         return bind
+
+
+class WebSection(IntegrationSection):
+    enabled: bool = False
+    bind: str = Field("127.0.0.1", description="address of the web page; anything but loopback needs a token")
+    port: int = Field(8080, ge=0, le=65535, description="0: any free port")
+    token_env: str = Field("", validate_default=True,
+                           description="environment variable holding the token (?token= or Bearer)")
+    live_fps: float = Field(3.0, gt=0.0, le=10.0, description="live view frames per second while a page is open")
+
+    @field_validator("token_env")
+    @classmethod
+    def _token_off_loopback(cls, token_env: str, info: ValidationInfo) -> str:
+        if info.data.get("enabled") and not token_env and not is_loopback(info.data.get("bind", "")):
+            raise ValueError("the web page is bound off loopback; set web.token_env to the variable holding a token")
+        return token_env
 
 
 def is_loopback(host: str) -> bool:
