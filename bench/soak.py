@@ -9,6 +9,13 @@ warm-up it fits a straight line to each series: a slope above its bound is a
 leak and the run fails (exit 1). It writes soak.csv, and soak.png when
 matplotlib is installed. Not part of the test suite: it runs for as long as
 you ask.
+
+    python bench/soak.py --minutes 10 --faults --out faults-out
+
+With --faults the alerts go to a private MariaDB server, and every minute
+(--fault-every) a random worker, capture or the database is killed
+(bench/faults.py); the run fails if an alert event it printed is not in the
+database exactly once, or if it left anything in /dev/shm or its temp folder.
 """
 
 from __future__ import annotations
@@ -29,7 +36,9 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import faults  # noqa: E402
 from bench.clips import ClipSpec, clip  # noqa: E402
+from bench.mariadb import PrivateMariaDB  # noqa: E402
 from bench.procfs import descendants, open_files, processes, rss_kib  # noqa: E402
 
 SHM = Path("/dev/shm")
@@ -63,20 +72,28 @@ class Bound:
 
 
 class Snapshots(threading.Thread):
-    """Reads the run's JSON lines and keeps only the latest per-second "streams" snapshot (memory stays flat)."""
+    """Reads the run's JSON lines: keeps the latest "streams" snapshot (memory stays flat), logs alert events."""
 
-    def __init__(self, proc: subprocess.Popen) -> None:
+    def __init__(self, proc: subprocess.Popen, alerts_log: Path) -> None:
         super().__init__(name="soak-reader", daemon=True)
         self.proc = proc
         self.latest: dict = {}
+        self.alerts_log = alerts_log
 
     def run(self) -> None:
-        for line in self.proc.stdout:
-            if line.startswith('{"type": "streams"') or line.startswith('{"type":"streams"'):
-                try:
-                    self.latest = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
+        with self.alerts_log.open("w") as alerts:
+            for line in self.proc.stdout:
+                self._read(line, alerts)
+
+    def _read(self, line: str, alerts) -> None:
+        if line.startswith('{"type":"alert"'):
+            alerts.write(line)  # every alert event printed, for the --faults check
+            alerts.flush()
+        elif line.startswith('{"type": "streams"') or line.startswith('{"type":"streams"'):
+            try:
+                self.latest = json.loads(line)
+            except json.JSONDecodeError:
+                pass
 
 
 def sample(root: int, started: float, snap: dict) -> Sample:
@@ -165,21 +182,30 @@ def run_soak(args: argparse.Namespace) -> int:
     sources = [clip(out, spec) for spec in CLIPS]
     duration_s = args.minutes * 60.0
     warmup_s = min(args.warmup_minutes * 60.0, duration_s / 3)
+    db = PrivateMariaDB(out / "mariadb") if args.faults else None
+    if db:
+        db.start()
+    alerts = faults.alerts_url(db) if db else f"sqlite:///{out / 'alerts.db'}"
     cmd = [sys.executable, "-m", "stream.cli", "watch", *[f"s{i}={p}" for i, p in enumerate(sources, 1)],
-           "--no-console", "--loop", "--duration", f"{duration_s:g}", "--alerts", f"sqlite:///{out / 'alerts.db'}",
+           "--no-console", "--loop", "--duration", f"{duration_s:g}", "--alerts", alerts,
            "--evidence-dir", str(out / "evidence"), *(["--model", args.model] if args.model else [])]
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    temp = out / "tmp"
+    temp.mkdir(exist_ok=True)
+    env = dict(os.environ, PYTHONUNBUFFERED="1", TMPDIR=str(temp))
     nice = (lambda: os.nice(args.nice)) if args.nice else None
     with (out / "dfd-watch.stderr").open("w") as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, cwd=out, env=env,
                                 preexec_fn=nice)
-        reader = Snapshots(proc)
+        reader = Snapshots(proc, out / "alerts.jsonl")
         reader.start()
+        injector = faults.Injector(lambda: reader.latest, db, args.fault_every) if db else None
         started = time.monotonic()
         samples: list[Sample] = []
         print(f"soak: {len(sources)} looping sources for {args.minutes:g} min, sampling every {args.interval:g} s "
               f"(warm-up {warmup_s / 60:.1f} min); writing {out}", flush=True)
         try:
+            if injector:
+                injector.start()
             while proc.poll() is None and time.monotonic() - started < duration_s + STOP_GRACE_S:
                 time.sleep(args.interval)
                 if proc.poll() is None and reader.latest:
@@ -189,10 +215,17 @@ def run_soak(args: argparse.Namespace) -> int:
                         print(f"  {s.t_s / 60:5.1f} min  RSS {s.rss_total_mb:7.1f} MB  fds {s.fds:4d}  "
                               f"shm {s.shm_entries}  spool {s.spool_depth}  processed {s.processed}", flush=True)
         finally:
+            if injector and injector.is_alive():
+                injector.stop.set()
+                injector.join()
             if proc.poll() is None:
                 proc.terminate()
             code = proc.wait(STOP_GRACE_S)
+            reader.join(5)
     write_csv(out / "soak.csv", samples)
+    lost = faults.check(db, out / "alerts.jsonl", proc.pid, temp) if db else []
+    if db:
+        db.cleanup()
     if code != 0 or len(samples) < 3:
         print(f"soak: `dfd watch` exited with {code} after {len(samples)} samples; see {out / 'dfd-watch.stderr'}")
         return 2
@@ -217,8 +250,10 @@ def run_soak(args: argparse.Namespace) -> int:
               f"(bound {b.per_min:g}): {verdict}")
     for c in ("rss_supervisor_mb", "rss_captures_mb", "rss_workers_mb", "rss_other_mb"):
         print(f"    {c:18s} slope {slopes[c]:+8.3f} MB/min")
-    print("soak: PASS" if not failed else "soak: FAIL (a series keeps growing after warm-up)")
-    return 1 if failed else 0
+    for problem in lost:
+        print(f"  FAULTS: {problem}")
+    print("soak: PASS" if not (failed or lost) else "soak: FAIL")
+    return 1 if failed or lost else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -237,6 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-spool-per-min", type=float, default=1.0,
                    help="bound on the alert spool depth's slope (default 1 event/min)")
     p.add_argument("--nice", type=int, default=0, help="run `dfd watch` this much nicer (shared machines)")
+    p.add_argument("--faults", action="store_true",
+                   help="kill a random worker, capture or the database every --fault-every seconds; check no loss")
+    p.add_argument("--fault-every", type=float, default=60.0, help="seconds between faults (default 60)")
     args = p.parse_args(argv)
     if args.minutes <= 0 or args.interval <= 0:
         p.error("--minutes and --interval must be > 0")
