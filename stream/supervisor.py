@@ -112,6 +112,8 @@ class Supervisor:
             use_ring = spec if s.transport == "ipc" else None
             cap = CaptureSpec(src, self.endpoints.frames[src.name], self.endpoints.events, use_ring, s, self.curve)
             self.processes.add(src.name, "capture", run_capture, cap)
+        if self.integrations.web and s.transport == "ipc":  # the page's live view reads the rings
+            self.integrations.web.show_rings(dict(zip([src.name for src in self.sources], self.rings)))
         for k, served in enumerate(assign([src.name for src in self.sources], s.workers)):
             spec = WorkerSpec(
                 f"w{k}", {n: self.endpoints.frames[n] for n in served}, self.endpoints.events, self.cfg,
