@@ -163,7 +163,7 @@ def status(stats: dict[str, Any]) -> Text:
         style = {"ok": "green", "spooling": "yellow", "down": "bold red"}.get(sink["state"], "")
         text.append(f"alerts → {sink['backend']} ")
         text.append(sink["state"], style=style)
-        text.append(f" · written {sink['written']} · spool {sink['spool_depth']}")
+        text.append(f" · written {sink['written']} · spool {sink['spool_depth']}" + (f" · {sink['unsaved']} unsaved (only in memory)" if sink.get("unsaved") else ""))
         if sink["last_error"]:
             text.append(f" · {sink['last_error']}", style="yellow")
         text.append("\n")

@@ -10,6 +10,9 @@
 
 from __future__ import annotations
 
+import logging
+import time
+from collections import deque
 from dataclasses import replace
 
 import zmq
@@ -17,30 +20,61 @@ import zmq
 from stream.transport import Endpoint, Endpoints, Security, TransportError, open_socket
 from stream.wire import EVENTS, AlertEvent, Directory, Message, MessageError, decode, encode
 
-ALERT_SEND_TIMEOUT_MS = 3000
+ALERT_SEND_TIMEOUT_MS = 3000  # at close: how long kept alert events may wait for the supervisor
+MAX_UNSENT = 10000  # alert events kept while the supervisor cannot take them (hours of alerts)
 MAX_BATCH = 10000
+log = logging.getLogger("dfd.events")
 
 
 class EventSender:
-    """Any process -> the supervisor. Stats and scores never block; an alert waits a little."""
+    """Any process -> the supervisor. Nothing blocks: stats and scores the socket cannot take are
+    dropped (the next ones supersede them); alert events are kept, in order, and sent again by
+    `flush` (the worker calls it every loop) until the supervisor takes them."""
 
     def __init__(self, ctx: zmq.Context, endpoint: Endpoint, security: Security | None) -> None:
         self._sock = open_socket(
             ctx, zmq.PUSH, endpoint, security, bind=False, sndhwm=10000, linger=ALERT_SEND_TIMEOUT_MS
         )
+        self._unsent: deque[bytes] = deque()  # alert events the socket has not taken yet
+        self._full = False  # said that the kept alerts are at MAX_UNSENT
 
     def send(self, msg: Message) -> bool:
-        """False when the message could not be queued (the supervisor is gone or far behind)."""
-        reliable = isinstance(msg, AlertEvent)
-        try:
-            if reliable and not self._sock.poll(ALERT_SEND_TIMEOUT_MS, zmq.POLLOUT):
-                raise zmq.Again()
-            self._sock.send(encode(msg), zmq.NOBLOCK)
-            return True
-        except zmq.Again:
+        """False when the message is dropped: a stats or score message the socket cannot take now,
+        or an alert event beyond MAX_UNSENT kept ones (said once on stderr)."""
+        if not isinstance(msg, AlertEvent):
+            try:
+                self._sock.send(encode(msg), zmq.NOBLOCK)
+                return True
+            except zmq.Again:
+                return False
+        if len(self._unsent) >= MAX_UNSENT:
+            if not self._full:
+                log.error("the supervisor has taken no alert event for a while; %d kept, dropping new ones", MAX_UNSENT)
+            self._full = True
             return False
+        self._unsent.append(encode(msg))
+        self.flush()
+        return True
+
+    def flush(self, timeout_ms: int = 0) -> int:
+        """Send the kept alert events, in order, waiting up to `timeout_ms` in all; returns how many are left."""
+        deadline = time.monotonic() + timeout_ms / 1000
+        while self._unsent:
+            try:
+                self._sock.send(self._unsent[0], zmq.NOBLOCK)
+            except zmq.Again:
+                left_ms = int((deadline - time.monotonic()) * 1000)
+                if left_ms <= 0 or not self._sock.poll(left_ms, zmq.POLLOUT):
+                    break
+                continue
+            self._unsent.popleft()
+        self._full = self._full and bool(self._unsent)
+        return len(self._unsent)
 
     def close(self) -> None:
+        left = self.flush(ALERT_SEND_TIMEOUT_MS)
+        if left:
+            log.error("%d alert events could not be sent to the supervisor (it is gone or not reading)", left)
         self._sock.close()
 
 

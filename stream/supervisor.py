@@ -23,6 +23,7 @@ from typing import Any
 import zmq
 
 from edge_model.manifest import load_manifest, resolve_model_dir
+from stream.alerts.interrupted import OpenAlerts
 from stream.board import AlertBoard
 from stream.capture import CaptureSpec, run_capture
 from stream.config import Config, secret_from_env
@@ -62,6 +63,7 @@ class Supervisor:
         self.started = time.monotonic()
         self.streams = {s.name: StreamStats(s.name, s.shown) for s in sources}
         self.alerts = AlertBoard()
+        self.open_alerts = OpenAlerts(lambda end: self.handle(end, time.monotonic()))  # ended if their worker dies
         self.problems: list[str] = []  # found at start (evidence folder, database): shown until the end
         self._rejected = Totals()  # malformed messages each worker skipped
         self.processes = ProcessTable(cfg.stream, mp.get_context("spawn"), self._notice)
@@ -92,7 +94,7 @@ class Supervisor:
         from stream.sinks.integrations import open_integrations
 
         s, a = self.cfg.stream, self.cfg.alerts
-        self.recorder = open_recorder(a.url, a.spool, secret_from_env(a.password_env))
+        self.recorder = open_recorder(a.url, a.spool, secret_from_env(a.password_env), streams=list(self.streams))
         sink = self.recorder.status()
         if sink.state != "ok":
             self._problem(
@@ -133,6 +135,8 @@ class Supervisor:
 
     # ---- the loop ----------------------------------------------------------------------------
     def handle(self, msg: Message, now: float) -> None:
+        if isinstance(msg, AlertEvent):  # journaled before it is shown: a printed alert survives kill -9
+            self.recorder.submit(msg)
         self.emit(msg)
         if self.integrations:
             self.integrations.on_message(msg)
@@ -152,7 +156,7 @@ class Supervisor:
             if msg.stream in self.streams:
                 self.streams[msg.stream].on_alert(msg)
             self.alerts.fold(msg)
-            self.recorder.submit(msg)
+            self.open_alerts.fold(msg)
 
     def poll(self, timeout_s: float) -> None:
         msgs = self.inbox.recv(timeout_s)
@@ -171,6 +175,7 @@ class Supervisor:
 
     def check_children(self) -> None:
         self.processes.check(self._stalled)
+        self.open_alerts.check_workers(self.processes.of_kind("worker"), drain=lambda: self.poll(0))
         for child in self.processes.of_kind("capture"):
             if child.retry_at is not None:  # out of restarts: never shown online while it is not running
                 self.streams[child.name].state = "offline"
@@ -209,6 +214,7 @@ class Supervisor:
             self.inbox.close()
         if self.directory:
             self.directory.close()
+        self.open_alerts.interrupt(self.streams)  # a worker killed after the grace did not end its alerts
         if self.recorder is not None:
             self.recorder.close(timeout=3.0)
         if self.integrations is not None:
@@ -238,6 +244,6 @@ class Supervisor:
             "sinks": self.integrations.status() if self.integrations else {},
             "sink": None if sink is None else {
                 "state": sink.state, "spool_depth": sink.spool_depth, "written": sink.written,
-                "backend": sink.backend, "last_error": sink.last_error,
+                "backend": sink.backend, "last_error": sink.last_error, "unsaved": sink.unsaved,
             },
         }

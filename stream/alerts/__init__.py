@@ -2,7 +2,7 @@
 
     recorder = open_recorder("sqlite:///alerts.db", "alerts.spool")
     recorder.submit(event)        # never waits on the database
-    recorder.status()             # RecorderStatus(state, spool_depth, written, backend, last_error)
+    recorder.status()             # RecorderStatus(state, spool_depth, unsaved, written, backend, last_error)
     recorder.close()              # unwritten events stay in the spool for the next start
 
     store = open_store(url, password, must_exist=True); store.connect()
@@ -11,8 +11,9 @@
 
 from stream.alerts.backends import open_store
 from stream.alerts.errors import AlertStoreError
-from stream.alerts.recorder import AlertRecorder, RecorderStatus, open_recorder
+from stream.alerts.recorder import AlertRecorder, open_recorder
 from stream.alerts.records import AlertRecord, EventRecord
+from stream.alerts.sink import RecorderStatus
 from stream.alerts.url import DEFAULT_URL, parse_url
 
 __all__ = [

@@ -1,60 +1,56 @@
-"""The alert recorder: `submit` never waits on a sink; a writer thread journals and delivers.
+"""The alert recorder: `submit` journals on the caller's side; a writer thread delivers from the journal.
 
-Path of every event: `submit` -> in-memory queue -> writer thread appends it to the spool
-(fsynced) -> delivers the spool's front to the sink (the database, an MQTT broker, a webhook:
-stream.alerts.sink) in batches -> drops what the sink took. While the sink is down, the spool
-grows and the writer retries with exponential backoff; order is kept because the sink is only
-ever fed from the spool's front.
+`submit` appends the event to the spool, fsynced, before it returns (stream.alerts.journal); the
+writer delivers the spool's front to the sink (the database, an MQTT broker, a webhook:
+stream.alerts.sink) in batches and drops what the sink took. The writer only reads the spool, so a
+hung database holds up no event; it retries with exponential backoff, in order. Events the spool
+refused (a full disk) are held in memory and delivered after it; at close, how many of those were
+lost is said in one line. For the database, the writer also ends the alerts a dead run left open
+(stream.alerts.interrupted), once the spool that run left is replayed.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from stream.alerts.backends import open_store
 from stream.alerts.errors import AlertStoreError, RecordRejected, StoreUnavailable
-from stream.alerts.sink import Sink
+from stream.alerts.interrupted import left_open_end
+from stream.alerts.journal import Journal
+from stream.alerts.sink import RecorderStatus, Sink
 from stream.alerts.spool import Spool
 from stream.alerts.store import one_line
 from stream.wire import AlertEvent
 
 log = logging.getLogger("dfd.alerts")
 IDLE_POLL_S = 0.2
+OVERDUE_S = 2.0  # a write or connect taking longer than this: the sink is not "ok" any more
 
-
-@dataclass
-class RecorderStatus:
-    """What the console shows about the alert sink. Nothing here holds a password."""
-
-    state: Literal["ok", "spooling", "down"]  # down: neither the database nor the spool takes writes
-    spool_depth: int  # events not in the database yet (journaled, or held in memory)
-    written: int  # events written to the database since start
-    backend: str  # masked URL
-    last_error: str = ""  # masked
-    queued: int = 0  # submitted, not journaled yet
-    rejected: int = 0  # events the database refused for their content (kept in <spool>.rejected)
+# Given the time this run started, the end events for what an earlier run left open.
+Reconcile = Callable[[float], list[AlertEvent]]
 
 
 class AlertRecorder:
     def __init__(
-        self, store: Sink, spool: Spool, *, healthy: bool, last_error: str = "",
+        self, store: Sink, spool: Spool, *, healthy: bool, last_error: str = "", reconcile: Reconcile | None = None,
         batch_size: int = 256, retry_base_s: float = 0.5, retry_max_s: float = 30.0,
     ) -> None:
         self._store, self._spool, self._batch_size = store, spool, batch_size
         self._retry_base_s, self._retry_max_s = retry_base_s, retry_max_s
-        self._queue: queue.SimpleQueue[AlertEvent | None] = queue.SimpleQueue()
-        self._held: list[AlertEvent] = []  # events the spool could not take (disk full, ...)
-        self._spool_ok, self._healthy, self._backoff_s = True, healthy, retry_base_s
+        self._wake = threading.Event()
+        self._journal = Journal(spool, self._wake)
+        self._healthy, self._backoff_s = healthy, retry_base_s
         self._next_try = 0.0 if healthy else time.monotonic() + retry_base_s
         self._written = self._rejected = 0
         self._db_error = last_error  # why the database is not taking writes; "" while it is
-        self._spool_error = ""  # why the spool is not taking appends; "" while it is
+        self._busy_since: float | None = None  # a sink call in flight since (monotonic)
+        self._reconcile, self._started = reconcile, time.time()
+        self._backlog = spool.depth  # events an earlier run left: replayed before reconciling
         self._stop, self._deadline, self._closed = threading.Event(), float("inf"), False
         self._thread = threading.Thread(target=self._run, name=f"dfd-writer {store.masked}", daemon=True)
         self._thread.start()
@@ -62,38 +58,42 @@ class AlertRecorder:
     # --- the API the supervisor uses ---------------------------------------------------
 
     def submit(self, event: AlertEvent) -> None:
-        """Queue one event; returns at once."""
+        """Journal one event (fsynced; held in memory if the spool fails). Never waits on the sink."""
         if self._closed:
             raise RuntimeError("the alert recorder is closed")
-        self._queue.put(event)
+        self._journal.submit(event)
 
     def status(self) -> RecorderStatus:
-        pending = self._spool.depth + len(self._held)
+        errors = [self._journal.error, self._db_error]
+        busy = self._busy_since
+        overdue = busy is not None and time.monotonic() - busy > OVERDUE_S
+        if overdue and not self._db_error:
+            errors.append(f"{self._store.masked}: no answer for {time.monotonic() - busy:.0f} s")
         if not self._thread.is_alive() and not self._closed:
             state = "down"
-        elif self._healthy:
+        elif self._healthy and not overdue:
             state = "ok"
         else:
-            state = "spooling" if self._spool_ok else "down"
-        errors = "; ".join(e for e in (self._spool_error, self._db_error) if e)
+            state = "down" if self._journal.error else "spooling"
         return RecorderStatus(
-            state=state, spool_depth=pending, written=self._written, backend=self._store.masked,
-            last_error=errors, queued=self._queue.qsize(), rejected=self._rejected,
+            state=state, spool_depth=self._spool.depth, written=self._written, backend=self._store.masked,
+            last_error="; ".join(e for e in errors if e), unsaved=self._journal.unsaved, rejected=self._rejected,
         )
 
     def close(self, timeout: float = 5.0) -> None:
-        """Flush what the database takes within `timeout`; the rest stays in the spool for the next start."""
+        """Deliver what the sink takes within `timeout`; the rest stays in the spool for the next start."""
         if self._closed:
             return
         self._closed, self._deadline = True, time.monotonic() + timeout
         self._stop.set()
-        self._queue.put(None)
+        self._wake.set()
         self._thread.join(timeout)
-        if self._thread.is_alive():
-            # The writer is stuck in a database call: journal what it has not, and leave it.
+        lost = self._journal.close()
+        if lost:
+            log.error("alerts: %d alert events could not be saved (%s) and are lost", lost, self._journal.error)
+        if self._thread.is_alive():  # stuck in a sink call: the rest is in the spool; leave it
             log.warning("alerts: writer still busy with %s after %.1f s; leaving the rest in the spool",
                         self._store.masked, timeout)
-            self._journal(self._drain_queue())
             return
         self._store.close()
         self._spool.close()
@@ -102,75 +102,49 @@ class AlertRecorder:
 
     def _run(self) -> None:
         while True:
+            self._wake.clear()
+            now = time.monotonic()
             try:
-                self._journal(self._take())
-                if self._pending() and (self._healthy or time.monotonic() >= self._next_try):
+                if self._pending() and (self._healthy or now >= self._next_try):
                     self._write_front()
-                elif not self._healthy and time.monotonic() >= self._next_try:
+                elif not self._healthy and now >= self._next_try:
                     self._probe()
+                elif self._reconcile is not None and self._healthy and self._backlog <= 0:
+                    self._end_left_open()
+                elif not self._stop.is_set():
+                    wait = IDLE_POLL_S if self._healthy else min(IDLE_POLL_S, self._next_try - now)
+                    self._wake.wait(max(wait, 0.0))
             except Exception as exc:  # keep writing: an unexpected error must not end the recorder
                 log.exception("alerts: writer error")
                 self._db_error = self._store.scrub(one_line(exc))
                 time.sleep(IDLE_POLL_S)
-            if self._stop.is_set() and self._queue.empty():
+            if self._stop.is_set():
                 if not self._pending() or not self._healthy or time.monotonic() >= self._deadline:
                     return
 
-    def _pending(self) -> bool:
-        return bool(self._spool.depth or self._held)
+    def _pending(self) -> int:
+        return self._spool.depth + self._journal.unsaved
 
-    def _take(self) -> list[AlertEvent]:
-        """A batch from the queue: wait a little for the first event only when there is nothing to write."""
-        idle = not self._pending() or not self._healthy
-        wait = IDLE_POLL_S if idle and not self._stop.is_set() else 0.0
-        if not self._healthy:
-            wait = min(wait, max(0.0, self._next_try - time.monotonic()))
-        batch: list[AlertEvent] = []
+    def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """A sink call, timed: a hung database must not look "ok"."""
+        self._busy_since = time.monotonic()
         try:
-            first = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
-            batch = [first] if first is not None else []
-        except queue.Empty:
-            return batch
-        return batch + self._drain_queue(self._batch_size - len(batch))
-
-    def _drain_queue(self, limit: int | None = None) -> list[AlertEvent]:
-        out: list[AlertEvent] = []
-        while limit is None or len(out) < limit:
-            try:
-                event = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if event is not None:
-                out.append(event)
-        return out
-
-    def _journal(self, batch: list[AlertEvent]) -> None:
-        """Append to the spool; if the spool fails, hold events in memory (behind any already held)."""
-        self._held.extend(batch)
-        if not self._held:
-            return
-        try:
-            self._spool.append(self._held)
-        except OSError as exc:
-            if self._spool_ok:
-                log.error("alerts spool %s: %s; holding events in memory", self._spool.path, exc)
-            self._spool_ok = False
-            self._spool_error = f"spool {self._spool.path}: {exc.strerror or exc}"
-            return
-        self._held.clear()
-        self._spool_ok, self._spool_error = True, ""
+            return fn(*args)
+        finally:
+            self._busy_since = None
 
     def _write_front(self) -> None:
-        """Write one batch from the front of the journal (or of the held events when the journal is empty)."""
+        """Write one batch from the front of the spool (or of the held events when the spool is empty)."""
+        waiting = self._pending()
         from_spool = self._spool.depth > 0
         if from_spool:
             events, offset = self._spool.peek(self._batch_size)
         else:
-            events, offset = self._held[: self._batch_size], 0
+            events, offset = self._journal.front(self._batch_size), 0
         if not events:
             return
         try:
-            self._store.write(events)
+            self._call(self._store.write, events)
         except RecordRejected:
             if not self._write_each(events):
                 return
@@ -181,15 +155,16 @@ class AlertRecorder:
             self._written += len(events)
         if from_spool:
             self._spool.consume(offset, len(events))
+            self._backlog = min(self._backlog - len(events), self._spool.depth)
         else:
-            del self._held[: len(events)]
-        self._recovered()
+            self._journal.drop(events)
+        self._recovered(waiting)
 
     def _write_each(self, events: list[AlertEvent]) -> bool:
         """A batch the database refused: write its events one by one and set the bad ones aside."""
         for event in events:
             try:
-                self._store.write([event])
+                self._call(self._store.write, [event])
                 self._written += 1
             except RecordRejected as exc:
                 log.error("alerts: the database refused alert %s: %s", event.alert_id, exc)
@@ -200,13 +175,28 @@ class AlertRecorder:
                 return False
         return True
 
+    def _end_left_open(self) -> None:
+        """Once the spool an earlier run left is replayed: end what that run left open."""
+        assert self._reconcile is not None
+        try:
+            ends = self._call(self._reconcile, self._started)
+            if ends:
+                self._call(self._store.write, ends)
+        except (StoreUnavailable, AlertStoreError) as exc:
+            self._failed(exc)
+            return
+        if ends:
+            log.warning("alerts: ended %d alerts left open by an earlier run (end_reason interrupted)", len(ends))
+            self._written += len(ends)
+        self._reconcile = None
+
     def _probe(self) -> None:
         try:
-            self._store.connect()
+            self._call(self._store.connect)
         except (StoreUnavailable, AlertStoreError) as exc:
             self._failed(exc)
         else:
-            self._recovered()
+            self._recovered(self._pending())
 
     def _failed(self, exc: Exception) -> None:
         self._store.close()
@@ -218,22 +208,28 @@ class AlertRecorder:
         self._healthy = False
         self._next_try = time.monotonic() + self._backoff_s
 
-    def _recovered(self) -> None:
+    def _recovered(self, waiting: int) -> None:
+        """The sink took a write (or a connection): `waiting` events were waiting for it."""
         if not self._healthy:
-            log.warning("alerts: %s is back; replaying %d spooled events",
-                        self._store.masked, self._spool.depth + len(self._held))
+            log.warning("alerts: %s is back; replaying %d spooled events", self._store.masked, waiting)
         self._healthy, self._db_error = True, ""
         self._backoff_s = self._retry_base_s
 
 
 def open_recorder(url: str, spool_path: str | Path, password: str | None = None, *, timeout_s: float = 5.0,
-                  **kw: Any) -> AlertRecorder:
-    """Start recording alerts to `url`; events left in the spool by an earlier run are replayed first.
+                  streams: Sequence[str] = (), **kw: Any) -> AlertRecorder:
+    """Start recording alerts to `url`; events left in the spool by an earlier run are replayed first,
+    then the alerts of `streams` that an earlier run left open are ended as interrupted.
 
     Raises AlertStoreError (one masked line) for a malformed URL, an unknown scheme, bad credentials
     or an unknown database. An unreachable database is not an error: the recorder spools and retries.
     """
-    return start_writer(open_store(url, password, timeout_s=timeout_s), spool_path, **kw)
+    store = open_store(url, password, timeout_s=timeout_s)
+
+    def reconcile(started: float) -> list[AlertEvent]:
+        return [left_open_end(a) for a in store.left_open(list(streams), started)]
+
+    return start_writer(store, spool_path, reconcile=reconcile if streams else None, **kw)
 
 
 def start_writer(sink: Sink, spool_path: str | Path, **kw: Any) -> AlertRecorder:

@@ -48,6 +48,7 @@ class AlertRecord:
     details: dict[str, Any]
     state: str  # "open" until its end event is stored, then "ended"
     updated_at: float
+    end_reason: str | None = None  # "interrupted": its worker or the supervisor died before it ended
     events: list[EventRecord] = field(default_factory=list)
 
 
@@ -95,7 +96,13 @@ def alert_row(event: AlertEvent) -> dict[str, Any]:
         "details": _json(event.details),
         "last_kind": event.kind,
         "updated_at": event.ts,
+        "end_reason": _end_reason(event),
     }
+
+
+def _end_reason(event: AlertEvent) -> str | None:
+    reason = event.details.get("end_reason") if event.kind == "end" else None
+    return str(reason)[:16] if reason else None
 
 
 def event_row(event: AlertEvent) -> dict[str, Any]:
@@ -131,6 +138,7 @@ def alert_from_row(row: dict[str, Any]) -> AlertRecord:
         peak_score=row["peak_score"], mean_score=row["mean_score"], threshold=row["threshold"],
         model_id=row["model_id"], evidence=evidence, details=_loads(row["details"]),
         state="ended" if row["last_kind"] == "end" else "open", updated_at=row["updated_at"],
+        end_reason=row.get("end_reason"),
     )
 
 

@@ -34,7 +34,10 @@ class Table:
 
 
 # The alert as it stands after its latest event; `updated_at` (that event's time) orders upserts.
-ALERTS = Table(
+# end_reason: null while open or ended by the alert policy; "interrupted" when its worker or the
+# supervisor died first (ended by the supervisor, or by the next start).
+END_REASON = Column("end_reason", "kind")
+_ALERTS_V1 = Table(
     "alerts",
     key="id",
     columns=(
@@ -56,6 +59,7 @@ ALERTS = Table(
     ),
     indexes=(("alerts_started", ("started_at",)), ("alerts_stream_started", ("stream", "started_at"))),
 )
+ALERTS = Table(_ALERTS_V1.name, _ALERTS_V1.key, (*_ALERTS_V1.columns, END_REASON), _ALERTS_V1.indexes)
 
 # One row per lifecycle event; `event_id` is derived from (alert id, kind, ts) so a replay adds nothing.
 EVENTS = Table(
@@ -105,6 +109,11 @@ class Dialect:
             f"CREATE INDEX IF NOT EXISTS {name} ON {table.name} ({', '.join(on)})"
             for name, on in table.indexes
         ]
+
+    def add_column(self, table: Table, column: Column) -> list[str]:
+        """ALTER TABLE for a column added by a later schema version (same SQL in both back ends)."""
+        null = "" if column.nullable else " NOT NULL"
+        return [f"ALTER TABLE {table.name} ADD COLUMN {column.name} {self.types[column.kind]}{null}"]
 
     def insert_once(self, table: Table) -> str:
         """Insert a row unless its key exists (and only then: other errors still raise)."""
@@ -181,6 +190,8 @@ class Migration:
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "alerts and their lifecycle events",
-              lambda d: d.create_table(ALERTS) + d.create_table(EVENTS)),
+              lambda d: d.create_table(_ALERTS_V1) + d.create_table(EVENTS)),
+    Migration(2, "alerts.end_reason: why an alert ended (interrupted: its process died)",
+              lambda d: d.add_column(ALERTS, END_REASON)),
 )
 LATEST_VERSION = MIGRATIONS[-1].version

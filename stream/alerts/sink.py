@@ -8,7 +8,8 @@ batches from the journal's front; it drops a batch from the journal only once
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Literal, Protocol
 
 from stream.wire import AlertEvent
 
@@ -31,3 +32,16 @@ class Sink(Protocol):
 
     def scrub(self, text: str) -> str:
         """Mask this sink's secrets in an error text."""
+
+
+@dataclass
+class RecorderStatus:
+    """What the console shows about a sink's writer. Nothing here holds a password."""
+
+    state: Literal["ok", "spooling", "down"]  # down: neither the database nor the spool takes writes
+    spool_depth: int  # events in the spool, not delivered yet
+    written: int  # events written to the database since start
+    backend: str  # masked URL
+    last_error: str = ""  # masked
+    unsaved: int = 0  # events only in memory: the spool refused them (lost if the process dies)
+    rejected: int = 0  # events the database refused for their content (kept in <spool>.rejected)

@@ -207,6 +207,15 @@ class AlertStore(ABC):
         sql += f" ORDER BY started_at DESC, id LIMIT {p}"
         return [alert_from_row(r) for r in self._query(sql, [*params, int(limit)])]
 
+    def left_open(self, streams: Sequence[str], before: float) -> list[AlertRecord]:
+        """Alerts of these streams still open with no event since `before`: left by a run that died."""
+        if not streams:
+            return []
+        p = self.dialect.param
+        sql = (f"SELECT * FROM {ALERTS.name} WHERE last_kind <> 'end' AND updated_at < {p}"
+               f" AND stream IN ({self.dialect.marks(len(streams))}) ORDER BY updated_at")
+        return [alert_from_row(r) for r in self._query(sql, [before, *streams])]
+
     def get_alert(self, alert_id: str) -> AlertRecord:
         """One alert by its id or a unique prefix of it, with its events in order."""
         if not _ID_PREFIX.match(alert_id):
