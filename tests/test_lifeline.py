@@ -72,7 +72,8 @@ def test_kill_9_of_the_supervisor_ends_its_children_and_the_next_run_cleans_up(a
     while any(running(pid) for pid in children) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not [pid for pid in children if running(pid)], "children outlived their supervisor"
-    assert all(Path(f"/dev/shm/{s}").exists() for s in segments)  # SIGKILL left them: the next run's job
+    # The rings may be gone already (multiprocessing's resource tracker unlinks them when the last
+    # process that used them ends); the socket folder is not: both are the next run's job.
     assert any(p.name.startswith(f"dfd-{proc.pid}-") for p in temp.iterdir())
 
     again = subprocess.run([*args, "--duration", "3"], cwd=tmp_path, env=env, capture_output=True, text=True,
