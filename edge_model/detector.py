@@ -28,8 +28,7 @@ import numpy as np
 
 from edge_model.detector_assets import open_session
 from edge_model.errors import DfdError
-
-RANGES = ("auto", "short", "full")
+from edge_model.settings import RANGES
 
 
 @dataclass

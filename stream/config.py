@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from edge_model.decision import DecisionLevels
 from edge_model.errors import DfdError
-from edge_model.pipeline import PipelineSettings
+from edge_model.settings import PipelineSettings
 from stream.sinks.settings import MetricsSection, MqttSection, WebhookSection, WebSection
 from stream.transport import bind_problem
 
@@ -45,7 +45,7 @@ class _Section(BaseModel):
 
 
 class ModelSection(_Section):
-    """Defaults of [model], [detector] and [tracker]: edge_model.pipeline.PipelineSettings."""
+    """Defaults of [model], [detector] and [tracker]: edge_model.settings.PipelineSettings."""
 
     path: str = Field("", description="model folder; empty means the packaged default model")
     threads: int = Field(PipelineSettings.threads, ge=1, le=64, description="onnxruntime intra-op threads per worker")
@@ -95,6 +95,7 @@ class StreamSection(_Section):
     max_height: int = Field(720, ge=64, le=4320)
     transport: Literal["ipc", "tcp"] = "ipc"
     bind: str = Field("127.0.0.1", description="address that tcp:// endpoints bind to")
+    insecure_loopback: bool = Field(False, description="tcp on loopback without CURVE keys: lets every local user in")
     curve_secret_key: str = Field("", description="this host's NAME.key from `dfd keys`: CURVE on tcp://")
     curve_authorized: str = Field("", description="folder (or file) of the public keys allowed to connect")
     curve_server_key: str = Field("", description="on a worker host: the capture host's NAME.key.pub")
@@ -169,7 +170,9 @@ class Config(_Section):
             raise ValueError(f"model.path: no such model folder: {self.model.path!r}")
         if self.stream.reconnect_max_s < self.stream.reconnect_base_s:
             raise ValueError("stream.reconnect_max_s: must be >= stream.reconnect_base_s")
-        problem = bind_problem(self.stream.bind, bool(self.stream.curve_secret_key), bool(self.stream.curve_authorized))
+        s = self.stream
+        problem = bind_problem(s.bind, bool(s.curve_secret_key), bool(s.curve_authorized),
+                               open_loopback=s.insecure_loopback or s.transport != "tcp")
         if problem:
             raise ValueError(problem)
         return self

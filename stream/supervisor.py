@@ -37,7 +37,7 @@ from stream.sources import Source
 from stream.stats import StreamStats, Totals
 from stream.transport import Endpoints, Security, ipc_endpoints, tcp_endpoints
 from stream.wire import AlertEvent, Message, ScoreEvent, StreamState, WorkerStats
-from stream.worker import WorkerSpec, run_worker
+from stream.worker_spec import WorkerSpec, worker_main
 
 STOP_GRACE_S = 3.0
 DRAIN_S = 2.0  # after every source ended, let the workers finish
@@ -121,7 +121,7 @@ class Supervisor:
                 f"w{k}", {n: self.endpoints.frames[n] for n in served}, self.endpoints.events, self.cfg,
                 {n: ring_specs[n] for n in served} if s.transport == "ipc" else None, curve=self.curve,
             )
-            self.processes.add(f"w{k}", "worker", run_worker, spec)
+            self.processes.add(f"w{k}", "worker", worker_main, spec)
         self.processes.start()
 
     def _notice(self, line: str) -> None:

@@ -18,7 +18,6 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Annotated, Any, ClassVar, Literal
 
-import cv2
 import numpy as np
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, with_config
 
@@ -183,6 +182,8 @@ def frame_parts(header: FrameReady, image: np.ndarray | None) -> list[bytes]:
     """A frame as it travels: the header alone (pixels in the ring), or the header and a JPEG of `image`."""
     if image is None:
         return [encode(header)]
+    import cv2  # only frames sent over tcp:// are JPEGs: an ipc capture never loads OpenCV
+
     ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:
         raise MessageError(f"frame {header.stream}/{header.seq}: JPEG encoding failed")
@@ -196,6 +197,8 @@ def read_frame_parts(parts: list[bytes]) -> tuple[FrameReady, np.ndarray | None]
     header = decode(parts[0], (FrameReady,))
     if len(parts) == 1:
         return header, None
+    import cv2  # as in frame_parts
+
     try:
         image = cv2.imdecode(np.frombuffer(parts[1], np.uint8), cv2.IMREAD_COLOR)
     except cv2.error:  # an empty payload asserts instead of returning None

@@ -22,31 +22,18 @@ import zmq
 from edge_model.errors import DfdError
 from edge_model.pipeline import FacePipeline, build_pipeline
 from stream.capture import EXIT_UNUSABLE
-from stream.config import Config
 from stream.events import EventSender
 from stream.evidence import EvidenceWriter
 from stream.frames import Frame, FrameReceiver
-from stream.keys import CurveSettings
 from stream.lifeline import die_with_parent, private_files
 from stream.logs import install_logging
 from stream.policy import AlertPolicy
-from stream.ring import RingSpec
-from stream.transport import Endpoint, Security
+from stream.transport import Security
 from stream.wire import AlertEvent, FaceBoxes, ScoreEvent, WorkerStats
+from stream.worker_spec import WorkerSpec
 
 STATS_EVERY_S = 1.0
 BOXES_EVERY_S = 0.25  # the web page's live view: a few times a second per stream, never blocking
-
-
-@dataclass(frozen=True)
-class WorkerSpec:
-    name: str
-    frames: dict[str, Endpoint]  # stream -> endpoint
-    events_endpoint: Endpoint
-    config: Config
-    rings: dict[str, RingSpec] | None = None  # None: JPEG frames (tcp)
-    supervised: bool = True
-    curve: CurveSettings | None = None  # CURVE keys for tcp:// (the stream.curve_* settings)
 
 
 @dataclass

@@ -16,8 +16,8 @@ from rich.console import Console
 from edge_model.crop import CropSpec
 from edge_model.errors import DfdError
 from edge_model.manifest import load_manifest
-from edge_model.pipeline import PipelineSettings
 from edge_model.runner import ModelRunner
+from edge_model.settings import PipelineSettings
 from training.media_eval import evaluate_media, pipeline_settings
 from training.metrics import summarize
 from training.sources import discover, labelled_folder

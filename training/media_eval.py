@@ -30,9 +30,10 @@ from rich.progress import Progress
 from edge_model.decision import DecisionLevels
 from edge_model.errors import DfdError
 from edge_model.media import VideoError, is_image, read_frames, video_fps
-from edge_model.pipeline import PipelineSettings, build_pipeline
+from edge_model.pipeline import build_pipeline
 from edge_model.runner import ModelRunner
 from edge_model.scan import scan_frames
+from edge_model.settings import PipelineSettings
 from training.prepare import pad_frame
 from training.sources import MediaItem
 

@@ -16,7 +16,8 @@ import numpy as np
 from edge_model.crop import CropSpec, crop_face, crop_transform, map_points
 from edge_model.errors import DfdError
 from edge_model.media import VideoError, is_image, read_frames, read_image
-from edge_model.pipeline import FaceFinder, PipelineSettings, face_detector
+from edge_model.pipeline import FaceFinder, face_detector
+from edge_model.settings import PipelineSettings
 from training.sources import CropPair, Item, MediaItem
 from training.store import Clip, ClipRecord, Dataset
 

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from edge_model.crop import CropSpec
 from edge_model.errors import DfdError
-from edge_model.pipeline import PipelineSettings
+from edge_model.settings import PipelineSettings
 from training.prepare import PrepareOptions, Preparer, init_worker, work
 from training.sources import Item, apply_groups, discover, labelled_folder, read_groups, read_pairs
 from training.store import Dataset

@@ -31,7 +31,7 @@ from rich.console import Console
 
 from edge_model.errors import DfdError
 from edge_model.manifest import Manifest, load_manifest
-from edge_model.pipeline import PipelineSettings
+from edge_model.settings import PipelineSettings
 from training.metrics import at_threshold, bootstrap_auc, roc_auc
 from training.sources import MediaItem, discover, labelled_folder
 from training.store import ClipRecord, Dataset

@@ -43,7 +43,7 @@ from stream.sources import Source, SourceError, make_source, split_name
 from stream.supervisor import Supervisor
 from stream.transport import Security
 from stream.wire import Message, to_dict
-from stream.worker import WorkerSpec, run_worker
+from stream.worker_spec import WorkerSpec, worker_main
 
 HELP = __doc__
 DEFAULT_PORT = 5570
@@ -202,5 +202,5 @@ def run_remote_worker(args: argparse.Namespace, cfg: Config) -> int:
     print(f"dfd watch: worker for {', '.join(endpoints.frames)} at {host}:{port} (model there: {model_id})",
           file=sys.stderr, flush=True)
     name = f"{socket.gethostname()}-{os.getpid()}"  # unique even for several workers on one host
-    run_worker(WorkerSpec(name, endpoints.frames, endpoints.events, cfg, None, supervised=False, curve=curve))
+    worker_main(WorkerSpec(name, endpoints.frames, endpoints.events, cfg, None, supervised=False, curve=curve))
     return 0
