@@ -10,7 +10,7 @@ import difflib
 import os
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -89,7 +89,10 @@ class PolicySection(_Section):
 
 
 class StreamSection(_Section):
-    workers: int = Field(1, ge=1, le=64)
+    workers: Annotated[int, Field(ge=1, le=64)] | Literal["auto"] = Field(
+        "auto", description='"auto": one per core left for them (cores - 1: captures and the supervisor '
+        "share the last), at most one per stream, at least one",
+    )
     ring_slots: int = Field(8, ge=2, le=256)
     max_width: int = Field(1280, ge=64, le=7680, description="wider frames are scaled down before the ring")
     max_height: int = Field(720, ge=64, le=4320)
@@ -199,7 +202,8 @@ def _known_keys(loc: tuple) -> list[str]:
 
 def _one_line(err: ValidationError) -> str:
     first = err.errors()[0]
-    key = ".".join(str(p) for p in first["loc"])
+    # our keys are snake_case; "constrained-int" or "literal['auto']" name a member of a union, not a key
+    key = ".".join(str(p) for p in first["loc"] if not any(c in str(p) for c in "-["))
     msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         close = difflib.get_close_matches(str(first["loc"][-1]), _known_keys(first["loc"]), n=1, cutoff=0.6)

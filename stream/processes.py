@@ -13,6 +13,7 @@ restart it.
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from collections import deque
@@ -181,6 +182,14 @@ class ProcessTable:
             }
             for c in self.children
         }
+
+
+def worker_count(workers: int | str, streams: int) -> int:
+    """The workers a run starts: `stream.workers`, or for "auto" the cores this process may use, minus one."""
+    if workers != "auto":
+        return int(workers)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(streams, cores - 1))
 
 
 def assign(streams: list[str], workers: int) -> list[list[str]]:

@@ -31,7 +31,7 @@ from stream.events import DirectoryServer, EventReceiver
 from stream.evidence import unwritable
 from stream.keys import read_curve_settings
 from stream.lifeline import run_id, sweep_stale
-from stream.processes import Child, ProcessTable, assign
+from stream.processes import Child, ProcessTable, assign, worker_count
 from stream.ring import FrameRing, RingSpec
 from stream.sources import Source
 from stream.stats import StreamStats, Totals
@@ -116,7 +116,7 @@ class Supervisor:
             self.processes.add(src.name, "capture", run_capture, cap)
         if self.integrations.web and s.transport == "ipc":  # the page's live view reads the rings
             self.integrations.web.show_rings(dict(zip([src.name for src in self.sources], self.rings)))
-        for k, served in enumerate(assign([src.name for src in self.sources], s.workers)):
+        for k, served in enumerate(assign([src.name for src in self.sources], worker_count(s.workers, len(self.sources)))):
             spec = WorkerSpec(
                 f"w{k}", {n: self.endpoints.frames[n] for n in served}, self.endpoints.events, self.cfg,
                 {n: ring_specs[n] for n in served} if s.transport == "ipc" else None, curve=self.curve,

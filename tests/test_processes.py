@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from stream.capture import EXIT_ENDED, EXIT_UNUSABLE
 from stream.config import StreamSection
-from stream.processes import ProcessTable, exit_text
+from stream.processes import ProcessTable, exit_text, worker_count
 
 
 @dataclass
@@ -129,3 +129,11 @@ def test_a_hung_worker_is_restarted_as_a_stall_not_a_crash():
     child = t.children[0]
     assert len(ctx.started) == 2 and ctx.started[0].killed and child.stalls == 1 and not child.crashes
     assert lines[-1] == "worker w0: no stats for 11 s, restarting it"
+
+
+def test_auto_workers_leave_one_core_and_stay_at_most_one_per_stream(monkeypatch):
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(8)))
+    assert worker_count("auto", 3) == 3 and worker_count("auto", 12) == 7
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0})
+    assert worker_count("auto", 4) == 1  # one core: still one worker
+    assert worker_count(5, 1) == 5  # a number is taken as it is

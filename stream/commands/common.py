@@ -24,6 +24,7 @@ OVERRIDES = {
     "workers": "stream.workers",
     "transport": "stream.transport",
     "bind": "stream.bind",
+    "insecure_loopback": "stream.insecure_loopback",
     "loop": "stream.loop",
     "alerts_url": "alerts.url",
     "evidence_dir": "alerts.evidence_dir",
@@ -49,9 +50,11 @@ def add_config_arguments(p: argparse.ArgumentParser, *, live: bool = False) -> N
     p.add_argument("--detector-range", dest="detector_range", help="auto, short or full")
     p.add_argument("--detect-every", dest="detect_every", type=int, help="detect every k-th frame")
     if live:
-        p.add_argument("--workers", type=int, help="number of inference worker processes")
+        p.add_argument("--workers", help="inference worker processes, or auto (default: cores - 1, at most one per stream)")
         p.add_argument("--transport", help="ipc (one host) or tcp (workers on other hosts)")
-        p.add_argument("--bind", help="address tcp:// endpoints bind to (default 127.0.0.1)")
+        p.add_argument("--bind", help="address tcp:// endpoints bind to (default 127.0.0.1; IPv6: ::1)")
+        p.add_argument("--insecure-loopback", dest="insecure_loopback", action="store_true", default=None,
+                       help="--transport tcp on loopback without CURVE keys: lets every local user in")
         p.add_argument("--loop", action="store_true", default=None, help="loop file sources")
         p.add_argument("--alerts", dest="alerts_url", metavar="URL",
                        help="sqlite:///path.db (default ./alerts.db) or mysql://user@host:port/db")
