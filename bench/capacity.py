@@ -105,6 +105,8 @@ def step_log(run: WatchRun, streams: int, warmup_s: float) -> dict:
     ok, worst = held(run, streams, warmup_s)
     fps = throughput(run, warmup_s)
     row = {"streams": streams, "lost_pct": round(worst, 2), "held": ok}
+    if len(fps) > 1:  # fairness: how unevenly the streams lost frames (max - min, points)
+        row["spread_pct"] = round(worst - min(r["lost_pct"] for r in fps.values()), 2)
     if fps:
         w = max(fps.values(), key=lambda r: r["lost_pct"])
         row.update(processed_fps=round(w["processed_fps"], 2), dropped_fps=round(w["dropped_fps"], 2))

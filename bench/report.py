@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench.capacity import FPS
+
 
 def fig(f: dict | None, digits: int = 1) -> str:
     if not f:
@@ -56,11 +58,30 @@ def _decode(r: dict) -> list[str]:
 
 def _capacity(r: dict) -> list[str]:
     rows = [[c["name"], c["cores"], fig(c["streams"], 0), fig(c["streams_per_core"], 2),
-             " ".join(f"{s['streams']}:{s['lost_pct']:.1f}%" for s in c["steps"])] for c in r["configs"]]
+             " ".join(_step(s) for s in c["steps"])] for c in r["configs"]]
     return [f"30-fps 640x480 one-face streams held with under {r['max_lost_pct']:g}% of the source's frames lost "
             f"(skipped, dropped or captured late; {r['seconds']:g} s per step, the first {r['warmup_seconds']:g} s "
             "not counted):", ""] + _table(
-        ["config", "cores", "streams held", "streams per core", "last run's steps (streams: % lost)"], rows)
+        ["config", "cores", "streams held", "streams per core",
+         "last run's steps (streams: worst % lost, spread max - min across streams)"], rows)
+
+
+def _step(s: dict) -> str:
+    spread = f" (±{s['spread_pct']:.1f})" if "spread_pct" in s else ""
+    return f"{s['streams']}:{s['lost_pct']:.1f}%{spread}"
+
+
+def _efficiency(results: dict) -> list[str]:
+    """The live system against its own offline pipeline, both measured in this run: the ratio that matters."""
+    sections = results["sections"]
+    cap, base = sections.get("capacity"), sections.get("baseline")
+    if not (cap and base and cap["status"] == "ok" and base["status"] == "ok"):
+        return []
+    offline = base["result"]["ours"]["fps"]["median"] / FPS
+    rows = [[c["name"], f"{c['streams_per_core']['median']:.2f}", f"{offline:.2f}",
+             f"{c['streams_per_core']['median'] / offline:.2f}"] for c in cap["result"]["configs"]]
+    return ["## Efficiency", "", f"Live streams per core against the offline pipeline's (its fps on one core / {FPS}):",
+            ""] + _table(["config", "live streams per core", "offline streams per core", "live / offline"], rows)
 
 
 def _latency(r: dict) -> list[str]:
@@ -121,6 +142,7 @@ def markdown(results: dict) -> str:
             lines += [f"{s['status']}: {s['note']}", ""]
             continue
         lines += RENDER[name](s["result"])
+    lines += _efficiency(results)
     return "\n".join(lines)
 
 

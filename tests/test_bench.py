@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from bench.capacity import held, throughput
+from bench.capacity import held, step_log, throughput
 from bench.host import _cpuinfo, ort_isa
 from bench.latency import delays
 from bench.measure import Figure
@@ -121,6 +121,36 @@ def test_throughput_counts_frames_after_warmup_per_worker():
     assert fps["b"]["processed_fps"] == pytest.approx(20.0) and fps["b"]["dropped_fps"] == pytest.approx(10.0)
     assert held(run, 2, 2.0) == (False, pytest.approx(100 / 3))
     assert held(run, 3, 2.0)[0] is False  # a stream that never reported did not hold
+
+
+def test_a_step_reports_how_unevenly_the_streams_lost_frames():
+    events = [_stats("w1", "a", 100.0 + t, 30 * t) for t in range(0, 11)]
+    events += [_stats("w1", "b", 100.0 + t, 24 * t) for t in range(0, 11)]
+    row = step_log(WatchRun(events=events, started=98.0, returncode=0, stderr=""), 2, 2.0)
+    assert row["lost_pct"] == pytest.approx(20.0) and row["spread_pct"] == pytest.approx(20.0)
+
+
+def test_efficiency_is_live_capacity_over_the_offline_pipeline():
+    load = {"other_cores_busy_mean": 0.0, "other_cores_busy_max": 0.0, "loadavg_1m_start": 0.1,
+            "loadavg_1m_end": 0.1, "top_other_processes_cpu_s": {}}
+    figure = {"median": 1.5, "min": 1.5, "max": 1.5, "runs": 1}
+    results = {
+        "created": "now", "quick": True, "runs": 1, "cpu_line": "CPU X",
+        "host": {"versions": {"onnxruntime": "1", "opencv": "2", "av": "3", "python": "3.11"}, "os": "Linux",
+                 "ort_isa": {"int8": "AVX2", "fp32": "AVX2 + FMA3"}},
+        "sections": {
+            "capacity": {"status": "ok", "seconds": 1.0, "load": load, "result": {
+                "max_lost_pct": 1.0, "seconds": 7, "warmup_seconds": 2, "configs": [{
+                    "name": "default", "cores": 2, "streams": figure, "streams_per_core": figure,
+                    "steps": [{"streams": 2, "lost_pct": 3.0, "spread_pct": 2.5, "held": False}]}]}},
+            "baseline": {"status": "ok", "seconds": 1.0, "load": load, "result": {
+                "baseline": {"how": "naive", "fps": {**figure, "median": 20.0}},
+                "ours": {"how": "ours", "fps": {**figure, "median": 90.0}},
+                "speedup": {**figure, "median": 4.5}}},
+        },
+    }
+    md = markdown(results)
+    assert "| default | 1.50 | 3.00 | 0.50 |" in md and "2:3.0% (±2.5)" in md
 
 
 def test_delays_measure_from_capture_time():
