@@ -4,11 +4,13 @@
   and port); `Endpoints`: every address of one run.
 - `Security`: one process's CURVE (its key settings and the ZAP gate of its
   context), made once at process start and passed to `open_socket`. None
-  means plain sockets: ipc:// in a private folder, or tcp:// on loopback.
+  means plain sockets: ipc:// in a private folder, or tcp:// on loopback
+  (which every local user can reach: only with stream.insecure_loopback).
 - `open_socket`: every socket of `dfd watch` is made here. A tcp:// socket
   that binds is a CURVE server admitting only the authorized public keys;
   one that connects is a CURVE client that checks the server's key. Binding
   beyond loopback without keys is refused here, whatever the caller checked.
+  An IPv6 host (::1) is written in brackets, and its socket speaks IPv6.
 """
 
 from __future__ import annotations
@@ -54,12 +56,24 @@ class Endpoint:
         if sep and scheme == "ipc" and rest:
             return cls("ipc", path=rest)
         host, colon, port = rest.rpartition(":")
+        host = bare_host(host)
         if sep and scheme == "tcp" and colon and host and port.isdigit() and 0 < int(port) < 65536:
             return cls("tcp", host=host, port=int(port))
         raise TransportError(f"endpoint {text[:100]!r}: expected ipc://PATH or tcp://HOST:PORT")
 
+    @property
+    def ipv6(self) -> bool:
+        return ":" in self.host
+
     def __str__(self) -> str:
-        return f"ipc://{self.path}" if self.scheme == "ipc" else f"tcp://{self.host}:{self.port}"
+        if self.scheme == "ipc":
+            return f"ipc://{self.path}"
+        return f"tcp://[{self.host}]:{self.port}" if self.ipv6 else f"tcp://{self.host}:{self.port}"
+
+
+def bare_host(host: str) -> str:
+    """[::1] -> ::1: an IPv6 address is kept without the brackets a URL needs, and put back by Endpoint."""
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
 
 
 @dataclass(frozen=True)
@@ -82,6 +96,7 @@ def ipc_endpoints(run_dir: str | Path, streams: list[str]) -> Endpoints:
 
 def tcp_endpoints(bind: str, port: int, streams: list[str]) -> Endpoints:
     """Directory on `port`, events on port+1, stream i on port+2+i."""
+    bind = bare_host(bind)
     return Endpoints(
         Endpoint("tcp", bind, port + 1),
         {s: Endpoint("tcp", bind, port + 2 + i) for i, s in enumerate(streams)},
@@ -98,10 +113,20 @@ def is_loopback(host: str) -> bool:
         return False  # a host name or an interface name: assume it reaches the network
 
 
-def bind_problem(host: str, has_secret_key: bool, has_authorized: bool) -> str | None:
-    """Why listening on tcp `host` is unsafe, or None: beyond loopback needs CURVE keys and the allowed keys."""
+def bind_problem(host: str, has_secret_key: bool, has_authorized: bool, open_loopback: bool) -> str | None:
+    """Why listening on tcp `host` is unsafe, or None: beyond loopback needs CURVE keys and the allowed keys.
+
+    Loopback without keys needs `open_loopback`: every local user can reach it
+    (send forged alerts, pull camera frames), so the user must say so.
+    """
     if is_loopback(host):
-        return None
+        if has_secret_key or open_loopback:
+            return None
+        return (
+            "stream.transport: tcp without CURVE keys lets every local user connect (forge alerts, pull camera "
+            "frames); set stream.curve_secret_key (see `dfd keys --help`), or accept that with "
+            "--insecure-loopback (stream.insecure_loopback = true)"
+        )
     if not has_secret_key:
         return (
             f"stream.bind: {host} is not a loopback address; listening on a network needs CURVE keys "
@@ -185,11 +210,15 @@ def open_socket(
     `options` are ZeroMQ socket options by lower-case name (linger defaults to 0).
     """
     if endpoint.scheme == "tcp" and bind:
-        problem = bind_problem(endpoint.host, security is not None, bool(security and security.curve.authorized))
+        # loopback without keys is the run's choice (stream.insecure_loopback), checked with its config
+        has_authorized = bool(security and security.curve.authorized)
+        problem = bind_problem(endpoint.host, security is not None, has_authorized, open_loopback=True)
         if problem:
             raise TransportError(problem)
     sock = ctx.socket(kind)
     sock.setsockopt(zmq.LINGER, options.pop("linger", 0))
+    if endpoint.scheme == "tcp" and endpoint.ipv6:
+        sock.setsockopt(zmq.IPV6, 1)
     for name, value in options.items():
         sock.setsockopt(getattr(zmq, name.upper()), value)
     if endpoint.scheme == "tcp" and security is not None:

@@ -131,13 +131,15 @@ def test_bad_key_files_get_one_line(keydir, tmp_path):
         read_authorized(empty)
 
 
-def test_bind_beyond_loopback_needs_keys(keydir):
+def test_bind_beyond_loopback_needs_keys_and_loopback_needs_keys_or_consent(keydir):
     for host in ("127.0.0.1", "::1", "[::1]", "localhost"):
-        assert bind_problem(host, False, False) is None
+        assert bind_problem(host, False, False, open_loopback=True) is None
+        assert bind_problem(host, True, False, open_loopback=False) is None
+        assert "--insecure-loopback" in bind_problem(host, False, False, open_loopback=False)
     for host in ("0.0.0.0", "192.0.2.1", "eth0"):
-        assert "not a loopback address" in bind_problem(host, False, False)
-    assert "curve_authorized" in bind_problem("0.0.0.0", True, False)
-    assert bind_problem("0.0.0.0", True, True) is None
+        assert "not a loopback address" in bind_problem(host, False, False, open_loopback=True)
+    assert "curve_authorized" in bind_problem("0.0.0.0", True, False, open_loopback=False)
+    assert bind_problem("0.0.0.0", True, True, open_loopback=False) is None
     assert read_curve_settings("") is None
     with pytest.raises(CurveError, match="curve_secret_key: needed"):
         read_curve_settings("", str(keydir / "worker"))

@@ -183,7 +183,7 @@ def test_kill_9_of_a_worker_is_restarted_and_the_stream_goes_on(clips, tiny_mode
 
 def test_frames_over_tcp_reach_a_worker_started_on_its_own(clips, tiny_model, tmp_path):
     port = 43000 + os.getpid() % 2000
-    cfg = config(tmp_path, tiny_model, **{"stream.loop": True, "stream.transport": "tcp"})
+    cfg = config(tmp_path, tiny_model, **{"stream.loop": True, "stream.transport": "tcp", "stream.insecure_loopback": True})
     sup = Supervisor(cfg, [make_source(str(clips[1]))], port=port)
     remote = None
     try:
