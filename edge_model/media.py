@@ -31,6 +31,18 @@ class VideoError(DfdError):
 
 
 @dataclass
+class Opening:
+    """What an input turned out to be once open: a file has an end (it is paced, and it ends); a live stream has none."""
+
+    finite: bool = False
+
+
+def _has_end(source: str, container) -> bool:
+    """A local file, or a URL whose container states a duration (a file served whole over http, not a live feed)."""
+    return not _is_stream(source) or container.duration is not None
+
+
+@dataclass
 class Decoding:
     """How far decoding a file got, so that a scan of a cut or corrupt file says so instead of passing for whole."""
 
@@ -77,10 +89,17 @@ def open_video(
             raise VideoError(f"{shown}: no such file")
         if not path.is_file():
             raise VideoError(f"{shown}: not a file")
+        if path.stat().st_size == 0:
+            raise VideoError(f"{shown}: empty file (0 bytes)")
+    started = time.monotonic()
     try:
         # Bad bytes in a file's metadata (a title, a tool name) must not stop its video.
         container = av.open(source, format=format, options=options or {}, timeout=timeout, metadata_errors="replace")
     except (av.error.FFmpegError, OSError) as exc:
+        open_timeout = timeout[0] if isinstance(timeout, tuple) else timeout
+        if open_timeout is not None and time.monotonic() - started >= open_timeout:
+            # FFmpeg names an interrupted open after whatever it was parsing ("Invalid data found", "Immediate exit")
+            raise VideoError(f"{shown}: no answer within {open_timeout:g} s (timed out opening it)") from None
         raise VideoError(f"{shown}: cannot open ({getattr(exc, 'strerror', None) or type(exc).__name__})") from None
     if not container.streams.video:
         container.close()
@@ -157,11 +176,14 @@ def read_frames(
     options: dict[str, str] | None = None,
     timeout: float | tuple[float, float] | None = None,
     format: str | None = None,
+    opening: Opening | None = None,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """(frame index, BGR frame) for every `every`-th frame (or about `fps` a second), up to max_frames of them.
 
     The index counts every decoded frame: it is the frame's position in the file.
-    `fit` scales frames; `realtime` paces them at the file's frame rate. With
+    `fit` scales frames; `realtime` paces them at the file's frame rate when
+    the input has an end (a live stream comes at its own pace); `opening`
+    records which it was. With
     `decoding`, a decode error after the first frame ends the frames instead of
     raising, and `decoding` records how far it got. A file of which no frame
     decodes is a VideoError; a stream that ends before its first frame just ends.
@@ -182,7 +204,10 @@ def read_frames(
     stream.thread_type = "AUTO"
     if decoding is not None:
         decoding.expected = stream.frames or None
-    pacer = _Pacer() if realtime else None
+    finite = _has_end(source, container)
+    if opening is not None:
+        opening.finite = finite
+    pacer = _Pacer() if realtime and finite else None
     sampler = _Sampler(fps) if fps else None
     reformatter = VideoReformatter()  # one converter per opening: to_ndarray builds one per frame
     index, kept = -1, 0

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import zmq
 
-from edge_model.media import VideoError
+from edge_model.media import Opening, VideoError
 from stream.config import StreamSection
 from stream.events import EventSender
 from stream.frames import FrameSender
@@ -78,14 +78,14 @@ class Capture:
                 self.name, self.state, now, self.started_at, self.reconnects, self.captured, self.dropped, self.error
             ))
 
-    def _frames(self) -> Iterator[np.ndarray]:
+    def _frames(self, opening: Opening) -> Iterator[np.ndarray]:
         s = self.spec
         if s.source.kind == "demo":
             from stream.demo import demo_frames
 
             return demo_frames(s.source.url.split("://", 1)[1])
         fit = fit_within(s.settings.max_width, s.settings.max_height)
-        return read_frames(s.source, fit, s.settings.realtime, s.settings.stall_timeout_s)
+        return read_frames(s.source, fit, s.settings.realtime, s.settings.stall_timeout_s, opening)
 
     def _offer(self, frame: np.ndarray) -> None:
         ts = time.time()
@@ -102,8 +102,9 @@ class Capture:
         source = self.spec.source
         self.report("starting")
         while not self.stopping:
+            opening = Opening()  # a file served over http ends like a local one; a live feed is reopened
             try:
-                for frame in self._frames():
+                for frame in self._frames(opening):
                     if self.state != "online":
                         attempt = 0
                         self.report("online", "")
@@ -116,14 +117,16 @@ class Capture:
                     self.report("offline", str(exc))
                     return EXIT_UNUSABLE
                 self.error = str(exc)
+                ended = False
             else:
-                self.error = f"{source.shown}: stream ended" if source.live else ""
+                ended = not source.live or opening.finite  # a file ran to its end; a live feed was cut
+                self.error = "" if ended else f"{source.shown}: stream ended"
             if self.stopping:
                 break
-            if not source.live and not self.spec.settings.loop:
+            if ended and not self.spec.settings.loop:
                 self.report("ended")
                 return EXIT_ENDED
-            if source.live:
+            if not ended:
                 self.reconnects += 1
                 wait = backoff_s(attempt, self.spec.settings.reconnect_base_s, self.spec.settings.reconnect_max_s, rng)
                 attempt += 1

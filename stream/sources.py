@@ -95,6 +95,7 @@ def make_source(url: str, name: str | None = None, password: str | None = None, 
             raise SourceError(f"{url}: no such file")
         if not path.is_file():
             raise SourceError(f"{url}: not a file")
+        _check_video(url)
     if kind == "demo" and urlsplit(url).netloc not in DEMO_STREAMS:
         raise SourceError(f"{url}: the demo streams are demo://real and demo://fake")
     if kind in ("rtsp", "http") and not urlsplit(url).hostname:
@@ -118,25 +119,36 @@ def make_source(url: str, name: str | None = None, password: str | None = None, 
     return Source(chosen, url, kind)
 
 
+def _check_video(path: str) -> None:
+    """A file source must hold video now: an empty or audio-only file is one line at start, not a dead stream."""
+    try:
+        media.open_video(path).close()
+    except media.VideoError as exc:
+        raise SourceError(str(exc)) from None
+
+
 def read_frames(
     source: Source,
     fit: media.Fit,
     realtime: bool = True,
     read_timeout_s: float = 10.0,
+    opening: media.Opening | None = None,
 ) -> Iterator[np.ndarray]:
     """BGR frames of one opening of a PyAV source, scaled to fit, until it ends.
 
-    Files are paced at their own frame rate when `realtime`; live sources get
-    open and read timeouts, and RTSP its low-latency options. Errors surface as
+    Files, local or served whole over http(s), are paced at their own frame
+    rate when `realtime` (a live feed is not: it comes at its own pace), and
+    `opening` records whether this one has an end. Live sources get open and
+    read timeouts, and RTSP its low-latency options. Errors surface as
     VideoError (masked), and the caller decides to retry or give up.
     """
     url, format = source.url, None
     if source.kind == "webcam":
         url, format = (f"/dev/video{url}" if url.isdigit() else url), "v4l2"
     frames = media.read_frames(
-        url, fit=fit, realtime=realtime and source.kind == "file", shown=source.shown,
+        url, fit=fit, realtime=realtime and source.kind in ("file", "http"), shown=source.shown,
         options=RTSP_OPTIONS if source.kind == "rtsp" else None,
-        timeout=(OPEN_TIMEOUT_S, read_timeout_s) if source.live else None, format=format,
+        timeout=(OPEN_TIMEOUT_S, read_timeout_s) if source.live else None, format=format, opening=opening,
     )
     for _, frame in frames:
         yield frame

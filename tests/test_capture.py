@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import random
+import shutil
+import socket
 import threading
+import time
 import uuid
 
+import av
+import numpy as np
 import pytest
 
+from edge_model.media import VideoError
+from stream import sources
 from stream.capture import EXIT_ENDED, EXIT_UNUSABLE, Capture, CaptureSpec, backoff_s
 from stream.config import StreamSection
 from stream.events import EventReceiver
 from stream.frames import FrameReceiver
 from stream.ring import FrameRing, RingSpec
-from stream.sources import SourceError, fit_within, make_source, split_name
+from stream.sources import Source, SourceError, fit_within, make_source, read_frames, split_name
 from stream.transport import ipc_endpoints
 from stream.wire import StreamState
 from tests.stream_clips import make_clip
@@ -32,9 +41,8 @@ def ring():
     r.unlink()
 
 
-def test_names_come_from_the_argument_or_the_source(tmp_path):
-    clip = tmp_path / "lobby.mp4"
-    clip.write_bytes(b"x")
+def test_names_come_from_the_argument_or_the_source(tmp_path, big_clip):
+    clip = shutil.copy(big_clip, tmp_path / "lobby.mp4")
     assert split_name("door=rtsp://h/s") == ("door", "rtsp://h/s")
     assert split_name("http://h/live?a=b") == (None, "http://h/live?a=b")
     taken: set[str] = set()
@@ -128,7 +136,8 @@ def test_a_file_that_is_not_a_video_goes_offline_with_one_line(ctx, ring, tmp_pa
     bad.write_text("not a video at all\n")
     ep = ipc_endpoints(tmp_path, ["notes"])
     inbox = EventReceiver(ctx, ep.events, None)
-    capture = Capture(CaptureSpec(make_source(str(bad)), ep.frames["notes"], ep.events, ring.spec, StreamSection()), ctx, None)
+    source = Source("notes", str(bad), "file")  # it became bad after the start (make_source checks it then)
+    capture = Capture(CaptureSpec(source, ep.frames["notes"], ep.events, ring.spec, StreamSection()), ctx, None)
     assert capture.run() == EXIT_UNUSABLE
     last = [m for m in inbox.recv(1.0) if isinstance(m, StreamState)][-1]
     assert last.state == "offline" and "notes.mp4" in last.error and "\n" not in last.error
@@ -139,7 +148,6 @@ def test_a_file_that_is_not_a_video_goes_offline_with_one_line(ctx, ring, tmp_pa
 def test_an_http_source_is_read_and_reopened_when_it_ends(ctx, ring, tmp_path):
     import subprocess
     import sys
-    import time
 
     from tests.test_rtsp import free_port
 
@@ -171,3 +179,110 @@ def test_an_http_source_is_read_and_reopened_when_it_ends(ctx, ring, tmp_path):
     assert "online" in {s.state for s in states}
     capture.close()
     inbox.close()
+
+
+def write_audio_only(path):
+    """An AAC track and no video: a file a camera export or a voice memo might leave."""
+    with av.open(str(path), mode="w") as out:
+        stream = out.add_stream("aac", rate=16000)
+        stream.layout = "mono"
+        for i in range(10):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 16000, i * 1024
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["empty", "audio-only"])
+def test_an_empty_or_audio_only_file_is_one_line_and_exit_2_in_watch_and_scan(kind, tmp_path, capsys):
+    from stream.cli import main
+
+    path = tmp_path / f"{kind}.mp4"
+    if kind == "empty":
+        path.write_bytes(b"")
+    else:
+        write_audio_only(path)
+    why = "empty file" if kind == "empty" else "not a video"
+    with pytest.raises(SourceError, match=why):
+        make_source(str(path))
+    for command in (["watch", str(path), "--no-console", "--duration", "5",
+                     "--alerts", f"sqlite:///{tmp_path / 'alerts.db'}"], ["scan", str(path)]):
+        code = main(command)
+        err = capsys.readouterr().err
+        assert code == 2, (command, err)
+        assert err.count("\n") == 1 and why in err and path.name in err, err
+
+
+@pytest.fixture
+def web(tmp_path):
+    """A plain HTTP file server on loopback (Range requests, Content-Length: what a web server gives a file)."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def faststart(clip, path):
+    """The clip remuxed with its index first, as files meant for the web are (no Range request needed)."""
+    with av.open(str(clip)) as src, av.open(str(path), "w", options={"movflags": "faststart"}) as out:
+        stream = out.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    return path
+
+
+def test_a_file_served_over_http_is_paced_at_its_frame_rate_and_ends_once(ctx, ring, tmp_path, web):
+    clip = faststart(make_clip(tmp_path / "clip.mp4", seconds=2.0, fps=15, size=(480, 360)), tmp_path / "served.mp4")
+    ep = ipc_endpoints(tmp_path, ["web"])
+    inbox = EventReceiver(ctx, ep.events, None)
+    receiver = FrameReceiver(ctx, ep.frames, None, {"web": ring.spec})
+    spec = CaptureSpec(make_source(f"{web}/{clip.name}", "web"), ep.frames["web"], ep.events, ring.spec,
+                       StreamSection(max_width=480, max_height=360))
+    capture, thread, result = run_capture_thread(spec, ctx)
+    stamps: list[float] = []
+    deadline = time.monotonic() + 60  # guards against a hang only
+    while thread.is_alive():  # a worker that is always ready: every frame the capture offers is taken
+        if time.monotonic() > deadline:
+            capture.stopping = True
+            pytest.fail(f"the served file never ended: {[m for m in inbox.recv(0.1) if isinstance(m, StreamState)][-1:]}")
+        frame = receiver.recv(0.5)
+        if frame is not None:
+            stamps.append(frame.header.ts)
+            receiver.ready("web")
+    thread.join(10)
+    states = [m for m in inbox.recv(1.0) if isinstance(m, StreamState)]
+    assert result == [EXIT_ENDED]  # it ended like a local file: not reopened for ever
+    assert states[-1].state == "ended" and states[-1].captured == 30 and states[-1].reconnects == 0
+    assert not any("stream ended" in s.error for s in states)
+    # paced: 30 frames at 15 fps take about 2 s (unpaced they came in a few ms); a generous bound
+    assert len(stamps) >= 2
+    assert (len(stamps) - 1) / (stamps[-1] - stamps[0]) < 2 * 15
+    capture.close()
+    receiver.close()
+    inbox.close()
+
+
+@pytest.fixture
+def silent_port():
+    """A TCP port that accepts connections (the kernel's backlog) and never says a word."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(8)
+        yield s.getsockname()[1]
+
+
+@pytest.mark.parametrize("scheme", ["rtsp", "http"])
+def test_an_open_that_times_out_says_so(scheme, silent_port, monkeypatch):
+    monkeypatch.setattr(sources, "OPEN_TIMEOUT_S", 1.0)
+    source = make_source(f"{scheme}://viewer@127.0.0.1:{silent_port}/cam", "cam", password="s3cret")
+    with pytest.raises(VideoError) as exc:
+        next(read_frames(source, fit_within(640, 480)))
+    line = str(exc.value)
+    assert "timed out" in line and "1 s" in line and f"127.0.0.1:{silent_port}/cam" in line
+    assert "Invalid data" not in line and "s3cret" not in line and "\n" not in line

@@ -24,7 +24,7 @@ from stream.capture import EXIT_ENDED, EXIT_UNUSABLE, Capture, CaptureSpec
 from stream.cli import main
 from stream.config import StreamSection
 from stream.events import EventReceiver
-from stream.sources import make_source
+from stream.sources import Source
 from stream.transport import ipc_endpoints
 from stream.wire import StreamState
 from tests.clips import write_face_clip
@@ -117,7 +117,7 @@ def test_capture_ends_or_goes_offline_cleanly_on_damaged_video(clips, tmp_path_f
             ep = ipc_endpoints(d, ["cam"])
             inbox = EventReceiver(ctx, ep.events, None)
             spec = CaptureSpec(
-                make_source(str(path), "cam", None, set()), ep.frames["cam"], ep.events, None, StreamSection()
+                Source("cam", str(path), "file"), ep.frames["cam"], ep.events, None, StreamSection()
             )
             capture = Capture(spec, ctx, None)  # paced in real time, no worker: every frame is dropped and counted
             result: list[int | BaseException] = []
