@@ -203,11 +203,15 @@ class FaceDetector:
         boxes, keypoints, scores = self._model(range).candidates(frame_bgr, self.min_score)
         return [
             Detection(box.astype(np.float32), score, kps.astype(np.float32))
-            for box, kps, score in weighted_nms(boxes, keypoints, scores, max_out=self.max_faces)
+            for box, kps, score in weighted_nms(boxes, keypoints, scores)
         ]
 
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
         """Faces sorted by score, at most max_faces."""
+        return self.detect_all(frame_bgr)[: self.max_faces]
+
+    def detect_all(self, frame_bgr: np.ndarray) -> list[Detection]:
+        """Every face found, sorted by score: more than max_faces tells the caller that some are left out."""
         if frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3 or frame_bgr.dtype != np.uint8:
             raise ValueError(
                 f"expected an HxWx3 uint8 BGR frame, got {frame_bgr.shape} {frame_bgr.dtype}"

@@ -44,6 +44,7 @@ class FrameResult:
     faces: list[FaceResult]
     windows: list[WindowScore]
     ended: list[int]  # track ids that ended on this frame
+    left_out: int = 0  # faces detected beyond max_faces on this frame: not tracked, not checked
 
 
 def face_detector(settings: PipelineSettings) -> FaceDetector:
@@ -59,12 +60,15 @@ class FaceFinder:
         self.spec = spec
         self.tracker = FaceTracker(settings.iou, settings.max_missed)
         self._frames_seen = 0
+        self.left_out = 0  # faces beyond max_faces on the last frame searched
 
     def find(self, frame_bgr: np.ndarray, frame_index: int) -> tuple[list[FaceResult], list[int]]:
         """The faces seen on this frame, each cropped, and the ids of the tracks that ended on it."""
         run_detector = self._frames_seen % self.settings.every == 0
         self._frames_seen += 1
-        detections = self.detector.detect(frame_bgr) if run_detector else None
+        found = self.detector.detect_all(frame_bgr) if run_detector else []
+        detections = found[: self.detector.max_faces] if run_detector else None
+        self.left_out = len(found) - len(detections or [])
         tracks, ended = self.tracker.update(detections, frame_index)
         faces = [
             FaceResult(t.id, t.box, t.keypoints, t.score, crop_face(frame_bgr, t.box, t.keypoints, self.spec))
@@ -97,7 +101,7 @@ class FacePipeline:
             ]
             windows = self._score([self.windows.window_of(tid) + (tid,) for tid in due])
         windows += self._end_tracks(ended)
-        return FrameResult(frame_index, faces, windows, ended)
+        return FrameResult(frame_index, faces, windows, ended, self.finder.left_out)
 
     def finish(self) -> list[WindowScore]:
         """End every open track (end of a file): short tracks still get one padded window."""

@@ -10,6 +10,7 @@ frames over tcp).
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 import time
@@ -33,6 +34,8 @@ from stream.wire import AlertEvent, FaceBoxes, ScoreEvent, WorkerStats
 from stream.worker_spec import WorkerSpec
 
 STATS_EVERY_S = 1.0
+
+log = logging.getLogger(__name__)
 BOXES_EVERY_S = 0.25  # the web page's live view: a few times a second per stream, never blocking
 
 
@@ -45,6 +48,7 @@ class _StreamWork:
     faces: int = 0
     latency_ms: list[float] = field(default_factory=list)  # since the last stats message
     frame_times: deque = field(default_factory=lambda: deque(maxlen=30))
+    crowded: bool = False  # more faces than detector.max_faces were seen (said once)
     p_fake: dict[int, float] = field(default_factory=dict)  # track -> its last window score
     boxes_sent: float = 0.0  # monotonic time of the last FaceBoxes
 
@@ -77,6 +81,10 @@ class Worker:
         done = time.time()
         w.processed += 1
         w.faces = len(result.faces)
+        if result.left_out and not w.crowded:
+            w.crowded = True
+            log.warning("%s: more faces than detector.max_faces = %d on one frame: %d left out, unchecked "
+                        "(raise detector.max_faces)", h.stream, self.spec.config.detector.max_faces, result.left_out)
         w.latency_ms.append((done - h.ts) * 1000.0)
         w.frame_times.append(h.ts)
         for face in result.faces:
