@@ -71,6 +71,20 @@ class Endpoint:
         return f"tcp://[{self.host}]:{self.port}" if self.ipv6 else f"tcp://{self.host}:{self.port}"
 
 
+def host_and_port(text: str, default_port: int) -> tuple[str, int]:
+    """HOST[:PORT] as the user writes it: host:5570, [::1]:5570, or a bare host (::1, cam-host)."""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest.removeprefix(":")
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    else:
+        host, port = text, ""
+    if not host or (port and not port.isdigit()):
+        raise TransportError(f"{text[:100]!r}: expected HOST, HOST:PORT or [IPv6]:PORT")
+    return host, int(port) if port else default_port
+
+
 def bare_host(host: str) -> str:
     """[::1] -> ::1: an IPv6 address is kept without the brackets a URL needs, and put back by Endpoint."""
     return host[1:-1] if host.startswith("[") and host.endswith("]") else host

@@ -13,7 +13,14 @@ import zmq
 from stream.events import DirectoryServer, EventReceiver, EventSender, fetch_directory
 from stream.frames import FrameReceiver, FrameSender
 from stream.ring import FrameRing, RingSpec
-from stream.transport import Endpoint, TransportError, ipc_endpoints, open_socket, tcp_endpoints
+from stream.transport import (
+    Endpoint,
+    TransportError,
+    host_and_port,
+    ipc_endpoints,
+    open_socket,
+    tcp_endpoints,
+)
 from stream.wire import AlertEvent, FrameReady, StreamState, encode
 
 
@@ -176,6 +183,16 @@ def test_endpoints_are_parsed_once_and_a_bad_one_is_one_line():
         with pytest.raises(TransportError, match="expected ipc://PATH or tcp://HOST:PORT") as exc:
             Endpoint.parse(bad)
         assert "\n" not in str(exc.value)
+
+
+def test_a_host_to_connect_to_may_be_ipv6():
+    assert host_and_port("cam-host", 5570) == ("cam-host", 5570)
+    assert host_and_port("10.0.0.2:6000", 5570) == ("10.0.0.2", 6000)
+    assert host_and_port("::1", 5570) == ("::1", 5570)
+    assert host_and_port("[::1]:6000", 5570) == ("::1", 6000)
+    for bad in ("", ":6000", "host:port", "[::1]:x"):
+        with pytest.raises(TransportError, match="expected HOST"):
+            host_and_port(bad, 5570)
 
 
 def test_the_socket_factory_refuses_a_network_bind_without_keys(ctx):

@@ -41,7 +41,7 @@ from stream.secrets import SecretFilter
 from stream.sinks.flags import add_integration_arguments, integration_overrides
 from stream.sources import Source, SourceError, make_source, split_name
 from stream.supervisor import Supervisor
-from stream.transport import Security
+from stream.transport import Security, host_and_port
 from stream.wire import Message, to_dict
 from stream.worker_spec import WorkerSpec, worker_main
 
@@ -187,8 +187,7 @@ def run_remote_worker(args: argparse.Namespace, cfg: Config) -> int:
     """One worker in the foreground, fed over tcp by a supervisor on another host."""
     if not args.connect:
         raise DfdError("--worker-only needs --connect HOST[:PORT] (the host running `dfd watch --transport tcp`)")
-    host, _, port_text = args.connect.partition(":")
-    port = int(port_text) if port_text.isdigit() else args.port
+    host, port = host_and_port(args.connect, args.port)
     s = cfg.stream
     curve = read_curve_settings(s.curve_secret_key, s.curve_authorized, s.curve_server_key)
     ctx = zmq.Context()
