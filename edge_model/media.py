@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from edge_model.errors import DfdError
@@ -120,14 +119,18 @@ def video_fps(source: str | Path) -> float:
         container.close()
 
 
-def read_image(path: str | Path, shown: str | None = None) -> np.ndarray:
-    """A photo as a BGR frame."""
+def read_image(path: str | Path, shown: str | None = None, fit: Fit | None = None) -> np.ndarray:
+    """A photo as a BGR frame, scaled by `fit`."""
+    import cv2  # photos only: a capture of a video or camera never loads OpenCV
+
     shown = shown or str(path)
     if not Path(path).is_file():
         raise VideoError(f"{shown}: no such file")
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         raise VideoError(f"{shown}: not a readable image")
+    if fit:
+        image = cv2.resize(image, fit(image.shape[1], image.shape[0]), interpolation=cv2.INTER_AREA)
     return image
 
 
@@ -191,10 +194,7 @@ def read_frames(
     source = str(source)
     shown = shown or source
     if is_image(source):
-        image = read_image(source, shown)
-        if fit:
-            image = cv2.resize(image, fit(image.shape[1], image.shape[0]), interpolation=cv2.INTER_AREA)
-        yield 0, image
+        yield 0, read_image(source, shown, fit)
         return
     import av
     from av.video.reformatter import VideoReformatter

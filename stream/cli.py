@@ -64,7 +64,15 @@ def _version() -> str:
         return "unknown"
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType], dict[str, argparse.ArgumentParser]]:
+def build_parser(
+    only: str | None = None,
+) -> tuple[argparse.ArgumentParser, dict[str, ModuleType], dict[str, argparse.ArgumentParser]]:
+    """Every command's parser; with `only` (a command name), that command's alone.
+
+    Importing a command's module imports what it runs, so `dfd watch`, which
+    becomes the supervisor of a live system, builds only its own: it never
+    loads ONNX Runtime or OpenCV for `dfd scan` or `dfd bench`.
+    """
     parser = _Parser(
         prog="dfd",
         description="Real-time deepfake detection for live video on ordinary CPUs.",
@@ -73,7 +81,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType], dict
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     loaded: dict[str, ModuleType] = {}
     parsers: dict[str, argparse.ArgumentParser] = {}
-    for name, module_name in _command_modules().items():
+    commands = _command_modules()
+    if only in commands:
+        commands = {only: commands[only]}
+    for name, module_name in commands.items():
         module = importlib.import_module(module_name)
         p = sub.add_parser(
             name,
@@ -100,7 +111,7 @@ def _glue_relative_values(argv: list[str]) -> list[str]:
 
 def _parse(argv: list[str]) -> tuple[argparse.ArgumentParser, argparse.Namespace, dict[str, ModuleType]]:
     """Parse, with usage errors that name the subcommand and suggest the closest spelling."""
-    parser, modules, parsers = build_parser()
+    parser, modules, parsers = build_parser(argv[0] if argv else None)
     if argv and not argv[0].startswith("-") and argv[0] not in modules:
         parser.error(f"unknown command {argv[0]!r}{did_you_mean(argv[0], list(modules))}")
     args, extras = parser.parse_known_args(argv)

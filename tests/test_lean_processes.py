@@ -1,0 +1,27 @@
+"""Lean processes: a capture loads PyAV, numpy and pyzmq (and pydantic for its settings), not the model's
+run time; the supervisor (`dfd watch` itself) loads no model run time. Checked in fresh interpreters."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+MODEL_RUN_TIME = {"onnxruntime", "torch", "torchvision"}
+
+
+def loaded(code: str) -> set[str]:
+    out = subprocess.run([sys.executable, "-c", f"{code}\nimport sys\nprint(','.join(sys.modules))"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return {name.split(".")[0] for name in out.stdout.strip().split(",")}
+
+
+def test_a_capture_process_loads_no_model_run_time_and_no_opencv():
+    top = loaded("from stream.capture import run_capture\nimport av")
+    assert {"av", "numpy", "zmq"} <= top
+    assert not (MODEL_RUN_TIME | {"cv2", "rich", "pymysql"}) & top, sorted(top & (MODEL_RUN_TIME | {"cv2"}))
+
+
+def test_the_supervisor_loads_no_model_run_time():
+    top = loaded("from stream.cli import _parse\n_parse(['watch'])\nimport stream.supervisor, stream.worker_spec")
+    assert "stream" in top and not MODEL_RUN_TIME & top, sorted(MODEL_RUN_TIME & top)
