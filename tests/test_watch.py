@@ -92,7 +92,7 @@ def test_a_bad_source_gets_one_line_and_the_others_keep_running(clips, tiny_mode
     assert "notes" in lines[2] and "Traceback" not in out.stderr
     summary = json.loads(out.stdout.splitlines()[-1])["streams"]
     assert summary["door"]["processed"] > 0 and summary["door"]["state"] == "ended"
-    assert summary["notes"]["state"] == "offline"
+    assert set(summary) == {"door"}  # like the missing file, a file that holds no video is left out at start
     assert summary["door"]["captured"] == 30  # the 2 s clip ended, and the run with it
 
 
