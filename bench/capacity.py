@@ -4,7 +4,9 @@ The number of file sources paced in real time goes up one at a time until a
 stream loses 1% or more of its frames (dropped in the ring, dropped at
 capture, or never captured because the capture itself fell behind). The
 figure is the last number that held. It is measured under the default config,
-and under configs/low-end.toml pinned to one core with taskset.
+under the default config with every integration on (MQTT, a webhook,
+/metrics, the web page: bench/integrations.py), and under
+configs/low-end.toml pinned to one core with taskset.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from __future__ import annotations
 import os
 import shutil
 from collections import defaultdict
-from dataclasses import dataclass
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from bench import integrations
 from bench.clips import ClipSpec, clip
 from bench.context import Context, Skip
 from bench.measure import Figure
@@ -32,16 +36,18 @@ class WatchConfig:
     config: Path | None  # None: the built-in defaults
     cpus: str | None  # taskset CPU list, None: all
     extra: tuple[str, ...] = ()
+    integrations: bool = False  # MQTT, a webhook, /metrics and the web page on, with live receivers
 
     def cores(self) -> int:
         return 1 if self.cpus is not None else len(os.sched_getaffinity(0))
 
 
 DEFAULT = WatchConfig("default", None, None)
+INTEGRATIONS = WatchConfig("default, MQTT + webhook + metrics + web on", None, None, integrations=True)
 
 
 def configs(ctx: Context) -> list[WatchConfig]:
-    out = [DEFAULT]
+    out = [DEFAULT] + ([INTEGRATIONS] if integrations.available() else [])
     cores = DEFAULT.cores()
     if not ctx.plan.quick and cores > 1:
         out.append(WatchConfig(f"default, --workers {cores}", None, None, ("--workers", str(cores))))
@@ -136,10 +142,11 @@ def run(ctx: Context) -> dict:
     out = []
     for cfg in configs(ctx):
         found, logs = [], []
-        for _ in range(ctx.plan.watch_runs):
-            best, log = search(ctx, cfg)
-            found.append(best)
-            logs.append(log)
+        with integrations.integration_flags() if cfg.integrations else nullcontext(()) as flags:
+            for _ in range(ctx.plan.watch_runs):
+                best, log = search(ctx, replace(cfg, extra=cfg.extra + flags))
+                found.append(best)
+                logs.append(log)
         out.append({
             "name": cfg.name, "cores": cfg.cores(), "config": str(cfg.config) if cfg.config else None,
             "taskset": cfg.cpus, "streams": Figure.of(found, "streams").to_dict(),

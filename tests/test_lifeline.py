@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -82,3 +83,8 @@ def test_kill_9_of_the_supervisor_ends_its_children_and_the_next_run_cleans_up(a
     assert not any(Path(f"/dev/shm/{s}").exists() for s in segments)
     assert not any(p.name.startswith(f"dfd-{proc.pid}-") for p in temp.iterdir())
     assert "left by a dfd run that was killed" in again.stderr
+    # umask 077 in every process: the faces, the alerts and the spool are the owner's only
+    made = [p for p in tmp_path.rglob("*") if p.name.startswith(("alerts.", "evidence")) or "evidence" in p.parts]
+    assert any(p.suffix == ".jpg" for p in made) and any(p.name == "alerts.db" for p in made)
+    assert all(stat.S_IMODE(p.stat().st_mode) == (0o700 if p.is_dir() else 0o600) for p in made), \
+        {str(p): oct(stat.S_IMODE(p.stat().st_mode)) for p in made}

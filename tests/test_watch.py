@@ -261,3 +261,27 @@ def test_a_hung_worker_is_seen_and_restarted(clips, tiny_model, tmp_path):
         wait_for(sup, lambda: sup.streams["door"].processed > processed + 5)
     finally:
         sup.stop()
+
+
+def test_when_every_worker_is_given_up_dfd_watch_exits_3(clips, tiny_model, tmp_path):
+    """A service manager restarts a run that gave up (Restart=on-failure): it must not exit 0."""
+    (tmp_path / "one-crash.toml").write_text("[stream]\nmax_restarts = 0\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stream.cli", "watch", str(clips[1]), "--loop", "--no-console",
+         "--config", str(tmp_path / "one-crash.toml"), "--model", str(tiny_model),
+         "--alerts", f"sqlite:///{tmp_path / 'alerts.db'}"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        for line in proc.stdout:  # until the worker is scoring
+            event = json.loads(line)
+            if event["type"] == "streams" and event["streams"]["door"]["processed"] > 0:
+                break
+        worker = next(p["pid"] for p in event["processes"].values() if p["kind"] == "worker")
+        os.kill(worker, signal.SIGKILL)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 3, err
+    assert "out of restarts, giving up" in err and "every worker stopped for good" in err
