@@ -7,7 +7,8 @@ numbers are the numbers of the live system.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,7 @@ class FrameResult:
     windows: list[WindowScore]
     ended: list[int]  # track ids that ended on this frame
     left_out: int = 0  # faces detected beyond max_faces on this frame: not tracked, not checked
+    stage_s: dict[str, float] = field(default_factory=dict)  # seconds spent in detect, encode and score
 
 
 def face_detector(settings: PipelineSettings) -> FaceDetector:
@@ -91,17 +93,21 @@ class FacePipeline:
         return FacePipeline(self.runner, self.finder.detector, self.finder.settings)
 
     def process(self, frame_bgr: np.ndarray, frame_index: int) -> FrameResult:
+        t0 = time.perf_counter()
         faces, ended = self.finder.find(frame_bgr, frame_index)
+        t1 = t2 = time.perf_counter()
         windows: list[WindowScore] = []
         if faces:
             embeddings = self.runner.encode(np.stack([f.crop for f in faces]))
+            t2 = time.perf_counter()
             due = [
                 f.track_id for f, e in zip(faces, embeddings)
                 if self.windows.push(f.track_id, e, frame_index, f.detector_score)
             ]
             windows = self._score([self.windows.window_of(tid) + (tid,) for tid in due])
         windows += self._end_tracks(ended)
-        return FrameResult(frame_index, faces, windows, ended, self.finder.left_out)
+        stages = {"detect": t1 - t0, "encode": t2 - t1, "score": time.perf_counter() - t2}  # detect: with track, crop
+        return FrameResult(frame_index, faces, windows, ended, self.finder.left_out, stages)
 
     def finish(self) -> list[WindowScore]:
         """End every open track (end of a file): short tracks still get one padded window."""

@@ -59,7 +59,7 @@ class StreamStats:
     came_online: bool = False  # a frame arrived at least once
     last_frame: float = field(default_factory=time.monotonic)  # for the stall watchdog
     _capture: Totals = field(default_factory=Totals)  # (captured, dropped: no worker was free)
-    _work: Totals = field(default_factory=Totals)  # (processed, dropped: overwritten in the ring)
+    _work: Totals = field(default_factory=Totals)  # (processed, dropped: overwritten in the ring, faces seen)
     _samples: deque = field(default_factory=deque)  # (t, captured, dropped_at_capture, processed, dropped_in_ring)
     _latency: deque = field(default_factory=lambda: deque(maxlen=600))  # (t, ms)
 
@@ -69,7 +69,7 @@ class StreamStats:
 
     @property
     def processed(self) -> int:
-        return self._work.total(2)[0]
+        return self._work.total(3)[0]
 
     def on_state(self, m: StreamState, now: float) -> None:
         before = self._capture.last(m.stream, m.started_at)
@@ -81,7 +81,7 @@ class StreamStats:
         self._sample(now)
 
     def on_stats(self, m: WorkerStats, now: float) -> None:
-        self._work.update(m.worker, m.started_at, (m.processed, m.dropped))
+        self._work.update(m.worker, m.started_at, (m.processed, m.dropped, m.faces_seen))
         self.faces = m.faces
         self._latency.extend((now, ms) for ms in m.latency_ms)
         self._sample(now)
@@ -98,7 +98,7 @@ class StreamStats:
             self.active.discard(m.alert_id)
 
     def _sample(self, now: float) -> None:
-        self._samples.append((now, *self._capture.total(2), *self._work.total(2)))
+        self._samples.append((now, *self._capture.total(2), *self._work.total(3)[:2]))
         while len(self._samples) > 2 and now - self._samples[1][0] >= RATE_WINDOW_S:
             self._samples.popleft()
 
@@ -117,7 +117,7 @@ class StreamStats:
         """The stream's numbers. "dropped" counts every captured frame no worker scored."""
         capture_fps, process_fps, dropped_fps = self._rates()
         captured, dropped_at_capture = self._capture.total(2)
-        processed, dropped_in_ring = self._work.total(2)
+        processed, dropped_in_ring, faces_total = self._work.total(3)
         fresh = [ms for t, ms in self._latency if now - t <= LATENCY_WINDOW_S]
         lat = np.asarray(fresh) if fresh else None
         return {
@@ -135,6 +135,7 @@ class StreamStats:
             "latency_p50_ms": None if lat is None else round(float(np.percentile(lat, 50)), 1),
             "latency_p95_ms": None if lat is None else round(float(np.percentile(lat, 95)), 1),
             "faces": self.faces,
+            "faces_total": faces_total,
             "score": None if self.score is None else round(self.score, 3),
             "history": [round(x, 3) for x in self.history],
             "alerts": self.alerts,

@@ -79,6 +79,8 @@ class WorkerStats:
     rejected: Count  # malformed messages this worker received (all its streams together)
     faces: Count  # faces in this stream's last processed frame
     latency_ms: list[float] = field(default_factory=list)  # capture -> score, since the last report
+    faces_seen: Count = 0  # faces in the frames of this stream processed since started_at
+    stage_ms: dict[str, list[float]] = field(default_factory=dict)  # detect/encode/score per frame, since the last report
 
 
 @_STRICT

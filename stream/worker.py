@@ -47,6 +47,8 @@ class _StreamWork:
     processed: int = 0  # since the worker started
     faces: int = 0
     latency_ms: list[float] = field(default_factory=list)  # since the last stats message
+    faces_seen: int = 0  # since the worker started
+    stage_ms: dict[str, list[float]] = field(default_factory=dict)  # since the last stats message
     frame_times: deque = field(default_factory=lambda: deque(maxlen=30))
     crowded: bool = False  # more faces than detector.max_faces were seen (said once)
     p_fake: dict[int, float] = field(default_factory=dict)  # track -> its last window score
@@ -81,6 +83,9 @@ class Worker:
         done = time.time()
         w.processed += 1
         w.faces = len(result.faces)
+        w.faces_seen += w.faces
+        for stage, seconds in result.stage_s.items():
+            w.stage_ms.setdefault(stage, []).append(round(seconds * 1000.0, 3))
         if result.left_out and not w.crowded:
             w.crowded = True
             log.warning("%s: more faces than detector.max_faces = %d on one frame: %d left out, unchecked "
@@ -124,9 +129,9 @@ class Worker:
             w = self._work(stream)
             self.events.send(WorkerStats(
                 self.spec.name, stream, now, self.started_at, w.processed, counters.skipped.get(stream, 0),
-                counters.rejected, w.faces, [round(x, 2) for x in w.latency_ms],
+                counters.rejected, w.faces, [round(x, 2) for x in w.latency_ms], w.faces_seen, w.stage_ms,
             ))
-            w.latency_ms = []
+            w.latency_ms, w.stage_ms = [], {}
 
     def run(self) -> None:
         last = time.monotonic()

@@ -23,7 +23,7 @@ def stream_stats(**over) -> dict:
     s = {"source": "demo://x", "state": "online", "error": "", "reconnects": 1, "capture_fps": 25.0,
          "process_fps": 24.5, "dropped_fps": 0.5, "captured": 1000, "processed": 980, "dropped": 20,
          "dropped_at_capture": 5, "latency_p50_ms": 40.0, "latency_p95_ms": 80.0, "faces": 1, "score": 0.91,
-         "history": [0.9], "alerts": 3, "active_alerts": 1, "came_online": True}
+         "history": [0.9], "alerts": 3, "active_alerts": 1, "came_online": True, "faces_total": 950}
     return {**s, **over}
 
 
@@ -50,7 +50,8 @@ def test_the_stats_and_latencies_as_prometheus_series(tmp_path):
     hub = open_integrations(cfg, ["real", "fake"], "dfd-test-1")
     try:
         hub.tick(lambda: STATS)
-        hub.on_message(WorkerStats("w0", "fake", 1.0, 0.0, 10, 0, 0, 1, latency_ms=[30.0, 70.0, 700.0]))
+        hub.on_message(WorkerStats("w0", "fake", 1.0, 0.0, 10, 0, 0, 1, latency_ms=[30.0, 70.0, 700.0],
+                                   stage_ms={"detect": [1.8, 2.1], "encode": [7.6, 8.0], "score": [0.1, 0.1]}))
         new = lifecycle("fake", updates=0)[0]  # frame_ts is 50 ms before ts
         hub.on_message(new)
         got = scrape(hub.metrics.port)
@@ -64,6 +65,7 @@ def test_the_stats_and_latencies_as_prometheus_series(tmp_path):
     assert got[("dfd_frames_processed_total", fake)] == 980
     assert got[("dfd_frames_skipped_total", fake)] == 20
     assert got[("dfd_stream_faces", fake)] == 1
+    assert got[("dfd_faces_total", fake)] == 950
     assert got[("dfd_stream_score", fake)] == 0.91 and ("dfd_stream_score", real) not in got
     assert got[("dfd_alerts_raised_total", fake)] == 3
     assert got[("dfd_alerts", (("state", "open"), ("stream", "fake")))] == 1
@@ -85,6 +87,11 @@ def test_the_stats_and_latencies_as_prometheus_series(tmp_path):
     alert = (("stage", "capture_to_alert"), ("stream", "fake"))
     assert got[("dfd_latency_seconds_count", alert)] == 1
     assert got[("dfd_latency_seconds_sum", alert)] == pytest.approx(new.ts - new.frame_ts)
+    encode = (("stage", "encode"), ("stream", "fake"))
+    assert got[("dfd_stage_seconds_count", encode)] == 2
+    assert got[("dfd_stage_seconds_bucket", (("le", "0.005"), *encode))] == 0
+    assert got[("dfd_stage_seconds_bucket", (("le", "0.01"), *encode))] == 2
+    assert got[("dfd_stage_seconds_count", (("stage", "detect"), ("stream", "fake")))] == 2
     # The Grafana dashboard asks only for series that exist.
     dashboard = json.loads(Path(CONFIG_DIR, "grafana-dashboard.json").read_text())
     asked = {n for p in dashboard["panels"] for t in p["targets"] for n in re.findall(r"dfd_[a-z_]+", t["expr"])}

@@ -43,8 +43,10 @@ class Integrations:
                 self.metrics.observe(msg.stream, "capture_to_alert", [msg.ts - msg.frame_ts])
         elif isinstance(msg, ScoreEvent) and self.mqtt:
             self.mqtt.score(msg)
-        elif isinstance(msg, WorkerStats) and self.metrics and msg.latency_ms:
+        elif isinstance(msg, WorkerStats) and self.metrics:
             self.metrics.observe(msg.stream, "capture_to_score", [ms / 1000.0 for ms in msg.latency_ms])
+            for stage, samples in msg.stage_ms.items():
+                self.metrics.observe_stage(msg.stream, stage, [ms / 1000.0 for ms in samples])
 
     def tick(self, stats: Callable[[], dict[str, Any]]) -> None:
         """Hand the metrics and the web page a fresh stats() about once a second (only when one is on)."""

@@ -20,6 +20,7 @@ from prometheus_client.registry import Collector
 from edge_model.errors import DfdError
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+STAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)  # one stage of one frame: milliseconds
 STREAM_STATES = ("starting", "online", "reconnecting", "offline", "ended")
 SINK_STATES = ("ok", "spooling", "down")
 
@@ -32,6 +33,7 @@ STREAM_SERIES = (
     ("dfd_frames_processed", "counter", "Frames scored.", "processed"),
     ("dfd_frames_skipped", "counter", "Captured frames no worker scored.", "dropped"),
     ("dfd_stream_faces", "gauge", "Faces in the stream's last scored frame.", "faces"),
+    ("dfd_faces", "counter", "Faces in the stream's scored frames.", "faces_total"),
     ("dfd_stream_score", "gauge", "The last window score p(fake).", "score"),
     ("dfd_alerts_raised", "counter", "Alerts raised.", "alerts"),
     ("dfd_stream_reconnects", "counter", "Reconnects of the stream's source.", "reconnects"),
@@ -117,6 +119,10 @@ class Metrics:
             "dfd_latency_seconds", "Latency from a frame's capture to a stage (stage label).",
             ["stream", "stage"], buckets=LATENCY_BUCKETS, registry=self.registry,
         )
+        self.stages = Histogram(
+            "dfd_stage_seconds", "Time a worker spends on one frame in a stage: detect (with track and crop), "
+            "encode, score.", ["stream", "stage"], buckets=STAGE_BUCKETS, registry=self.registry,
+        )
         self.registry.register(_StatsCollector(self))
         try:
             self._server, _ = start_http_server(port, bind, registry=self.registry)
@@ -133,10 +139,19 @@ class Metrics:
             return self._stats
 
     def observe(self, stream: str, stage: str, seconds: Iterable[float]) -> None:
-        child = self.latency.labels(stream=stream, stage=stage)
-        for s in seconds:
-            child.observe(max(0.0, s))
+        """Latency from a frame's capture to `stage` (capture_to_score, capture_to_alert)."""
+        _observe(self.latency, stream, stage, seconds)
+
+    def observe_stage(self, stream: str, stage: str, seconds: Iterable[float]) -> None:
+        """Time a worker spent in `stage` (detect, encode, score), one sample a frame."""
+        _observe(self.stages, stream, stage, seconds)
 
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def _observe(histogram: Histogram, stream: str, stage: str, seconds: Iterable[float]) -> None:
+    child = histogram.labels(stream=stream, stage=stage)
+    for s in seconds:
+        child.observe(max(0.0, s))
