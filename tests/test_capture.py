@@ -118,6 +118,15 @@ def test_every_frame_of_a_file_reaches_the_worker_scaled_into_the_ring(ctx, ring
     inbox.close()
 
 
+def final_state(inbox: EventReceiver, state: str, limit_s: float = 10.0) -> StreamState:
+    """The capture's last state message: read until the one saying `state` (messages may still be in flight)."""
+    states: list[StreamState] = []
+    deadline = time.monotonic() + limit_s
+    while not (states and states[-1].state == state) and time.monotonic() < deadline:
+        states += [m for m in inbox.recv(0.5) if isinstance(m, StreamState)]
+    return states[-1]
+
+
 def test_without_a_worker_realtime_frames_are_dropped_and_counted(ctx, ring, big_clip, tmp_path):
     ep = ipc_endpoints(tmp_path, ["big"])
     inbox = EventReceiver(ctx, ep.events, None)
@@ -125,7 +134,7 @@ def test_without_a_worker_realtime_frames_are_dropped_and_counted(ctx, ring, big
     capture, thread, result = run_capture_thread(spec, ctx)
     thread.join(30)
     assert result == [EXIT_ENDED]
-    last = [m for m in inbox.recv(1.0) if isinstance(m, StreamState)][-1]
+    last = final_state(inbox, "ended")
     assert last.captured == 30 and last.dropped == 30
     capture.close()
     inbox.close()
@@ -139,7 +148,7 @@ def test_a_file_that_is_not_a_video_goes_offline_with_one_line(ctx, ring, tmp_pa
     source = Source("notes", str(bad), "file")  # it became bad after the start (make_source checks it then)
     capture = Capture(CaptureSpec(source, ep.frames["notes"], ep.events, ring.spec, StreamSection()), ctx, None)
     assert capture.run() == EXIT_UNUSABLE
-    last = [m for m in inbox.recv(1.0) if isinstance(m, StreamState)][-1]
+    last = final_state(inbox, "offline")
     assert last.state == "offline" and "notes.mp4" in last.error and "\n" not in last.error
     capture.close()
     inbox.close()
