@@ -17,6 +17,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+import av
 import numpy as np
 import zmq
 
@@ -116,7 +117,7 @@ class Worker:
             fps = (len(w.frame_times) - 1) / span if span > 0 else 25.0
             try:
                 event.evidence = self.evidence.save(event.stream, event.alert_id, image, crops, fps)
-            except (OSError, ValueError) as exc:  # a full disk must not stop the alert itself
+            except (OSError, ValueError, av.error.FFmpegError) as exc:  # a full disk must not stop the alert
                 event.details["evidence_error"] = str(exc)
         event.ts = time.time()
         self.events.send(event)

@@ -68,10 +68,23 @@ def clip(tmp_path_factory) -> Path:
     return make_clip(tmp_path_factory.mktemp("clips") / "door.mp4", seconds=2.0, size=(320, 240))
 
 
-def _free_port(family: int = socket.AF_INET, host: str = "127.0.0.1") -> int:
+def _free_port(family: int = socket.AF_INET, host: str = "127.0.0.1", count: int = 1) -> int:
+    """A port p with p .. p+count-1 all free (a tcp run binds its directory, events and one port a stream)."""
+    while True:
+        with socket.socket(family) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if port + count <= 65536 and all(_bindable(family, host, port + i) for i in range(1, count)):
+            return port
+
+
+def _bindable(family: int, host: str, port: int) -> bool:
     with socket.socket(family) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+        try:
+            s.bind((host, port))
+            return True
+        except OSError:
+            return False
 
 
 def test_tcp_without_keys_refuses_to_start_with_one_line(clip, tmp_path, capsys):
@@ -104,7 +117,7 @@ def test_ipv6_loopback_endpoints_carry_frames(ctx):
 
 
 def test_watch_runs_on_ipv6_loopback_with_the_consent_flag(clip, tiny_model, tmp_path):
-    port = _free_port(socket.AF_INET6, "::1")
+    port = _free_port(socket.AF_INET6, "::1", count=3)
     out = subprocess.run(
         [sys.executable, "-m", "stream.cli", "watch", "--transport", "tcp", "--bind", "::1", "--insecure-loopback",
          "--port", str(port), str(clip), "--no-console", "--duration", "20", "--model", str(tiny_model),
@@ -131,7 +144,7 @@ def test_another_local_user_cannot_inject_events_into_a_keyed_run(clip, tiny_mod
     keys = tmp_path / "keys"
     for name in ("host", "worker"):
         write_keypair(keys / name, name)
-    port = _free_port()
+    port = _free_port(count=3)
     cfg = load_config(None, {
         "model.path": str(tiny_model), "alerts.url": f"sqlite:///{tmp_path / 'alerts.db'}",
         "alerts.spool": str(tmp_path / "alerts.spool"), "alerts.evidence_dir": str(tmp_path / "evidence"),

@@ -164,3 +164,16 @@ def test_the_live_view_boxes_faces_by_score_and_pages_hear_of_alerts(site):
         server.close()
         ring.close()
         ring.unlink()
+
+
+def test_on_loopback_a_page_under_another_host_name_is_refused(site):
+    """DNS rebinding: a web site whose name now points at 127.0.0.1 must not read the cameras."""
+    server = serve(site)
+    try:
+        assert get(server, "/api/state", {"Host": "evil.example:8080"})[0] == 403
+        assert get(server, "/live/door.jpg", {"Host": "evil.example"})[0] == 403
+        assert get(server, "/api/state", {"Host": "localhost:8080"})[0] == 200
+        assert get(server, "/api/state")[0] == 200  # http.client says 127.0.0.1:<port>
+        assert get(server, "/evidence/" + "a" * 300)[0] == 404  # a name too long is not found, not a crash
+    finally:
+        server.close()

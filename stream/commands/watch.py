@@ -9,13 +9,15 @@ Examples:
   dfd watch                                   # the demo
   dfd watch door=rtsp://user@192.0.2.10/s1 0  # a camera and the first webcam
   dfd watch a.mp4 b.mp4 --no-console --duration 20
-  dfd watch --transport tcp cam.mp4           # then, on another host:
-  dfd watch --worker-only --connect CAPTURE_HOST --model DIR
+  dfd watch --config capture.toml cam.mp4    # tcp + CURVE keys (README; `dfd keys`); then, on another host:
+  dfd watch --worker-only --connect CAPTURE_HOST --config worker.toml
 
 Exit codes: 0 stopped by --duration or every file source ended; 130 Ctrl-C
 (SIGINT); 143 SIGTERM; 1 no source ever produced a frame
 (they failed or never connected); 2 bad input
-(config, flags, no source can be opened); 141 the reader of stdout went away.
+(config, flags, no source can be opened); 3 every worker crashed past
+stream.max_restarts (a service manager should restart the run); 141 the
+reader of stdout went away.
 """
 
 from __future__ import annotations

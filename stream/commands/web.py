@@ -31,10 +31,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    host, port = host_port(args.bind) if args.bind and ":" in args.bind else ("", args.bind)
+    host, port = host_port(args.bind) if args.bind else (None, None)
     cfg = load_config(args.config, {
         "alerts.url": args.alerts_url, "alerts.evidence_dir": args.evidence_dir,
-        "web.enabled": True, "web.bind": host or None, "web.port": port or None,
+        "web.enabled": True, "web.bind": host, "web.port": port,
     })
     web = open_web(cfg, [], live=False)
     print(f"dfd web: serving {cfg.alerts.url} on {web.url} (Ctrl-C stops)", file=sys.stderr, flush=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from stream.transport import host_and_port
+
 
 def add_integration_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mqtt", metavar="HOST[:PORT]", nargs="?", const="",
@@ -15,26 +17,27 @@ def add_integration_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--web", metavar="[HOST:]PORT", help="serve the web page there ([web]; default host 127.0.0.1)")
 
 
-def host_port(text: str) -> tuple[str, str]:
-    """"h:1883" -> ("h", "1883"); "h" -> ("h", ""); "[::1]:9" -> ("::1", "9")."""
-    host, sep, port = text.rpartition(":")
-    if not sep or "]" in port:
-        host, port = text, ""
-    return host.strip("[]"), port
+def host_port(text: str) -> tuple[str | None, int | None]:
+    """HOST[:PORT] or [HOST:]PORT as the user writes it (h:1883, [::1]:9, ::1, h, or a bare port);
+    None for what it leaves to the config."""
+    if text.isdigit():
+        return None, int(text)
+    host, port = host_and_port(text, 0)
+    return host, port or None
 
 
 def integration_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """Dotted config overrides from the flags, validated with the file (a bad value: one line naming the key)."""
     out: dict[str, Any] = {}
     if args.mqtt is not None:
-        host, port = host_port(args.mqtt)
-        out.update({"mqtt.enabled": True, "mqtt.host": host or None, "mqtt.port": port or None})
+        host, port = host_port(args.mqtt) if args.mqtt else (None, None)
+        out.update({"mqtt.enabled": True, "mqtt.host": host, "mqtt.port": port})
     if args.webhook:
         out.update({"webhooks.enabled": True, "webhooks.urls": args.webhook})
     if args.metrics is not None:
-        host, port = host_port(args.metrics) if ":" in args.metrics else ("", args.metrics)
-        out.update({"metrics.enabled": True, "metrics.bind": host or None, "metrics.port": port})
+        host, port = host_port(args.metrics)
+        out.update({"metrics.enabled": True, "metrics.bind": host, "metrics.port": port})
     if args.web is not None:
-        host, port = host_port(args.web) if ":" in args.web else ("", args.web)
-        out.update({"web.enabled": True, "web.bind": host or None, "web.port": port})
+        host, port = host_port(args.web)
+        out.update({"web.enabled": True, "web.bind": host, "web.port": port})
     return out

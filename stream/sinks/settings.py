@@ -6,13 +6,13 @@ that hold them (`*_env`).
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from stream.secrets import mask_url
+from stream.transport import is_loopback
 
 
 class IntegrationSection(BaseModel):
@@ -84,12 +84,3 @@ class WebSection(IntegrationSection):
         if info.data.get("enabled") and not token_env and not is_loopback(info.data.get("bind", "")):
             raise ValueError("the web page is bound off loopback; set web.token_env to the variable holding a token")
         return token_env
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -22,9 +22,9 @@ def evidence_file(root: Path, rel: str) -> Path | None:
     """The file `rel` names inside `root` (already resolved), or None: outside it, absent, or not a file."""
     try:
         path = (root / rel.lstrip("/")).resolve()
-    except (OSError, ValueError):  # a NUL byte, a symlink loop
+        return path if path.is_relative_to(root) and path.is_file() else None
+    except (OSError, ValueError):  # a NUL byte, a symlink loop, a name too long
         return None
-    return path if path.is_relative_to(root) and path.is_file() else None
 
 
 def evidence_url(root: Path, recorded: str) -> str | None:

@@ -42,16 +42,21 @@ class LiveView:
         self._cache: dict[str, tuple[float, bytes]] = {}  # stream -> (encoded, jpeg)
         self._lock = threading.Lock()
 
+    def detach(self) -> None:
+        """Read no ring from now on (the supervisor closes them next)."""
+        with self._lock:
+            self.rings = {}
+
     def boxes(self, msg: FaceBoxes) -> None:
         with self._lock:
             self._boxes[msg.stream] = (time.monotonic(), msg)
 
     def jpeg(self, stream: str) -> bytes | None:
         """The stream's newest frame with its boxes, or None (no such ring, or no frame yet)."""
-        ring = self.rings.get(stream)
-        if ring is None:
-            return None
-        with self._lock:
+        with self._lock:  # the ring is read under the lock: `detach` waits for a read in flight
+            ring = self.rings.get(stream)
+            if ring is None:
+                return None
             now = time.monotonic()
             cached = self._cache.get(stream)
             if cached and now - cached[0] < self._period:

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import mimetypes
 import re
 import socket
+import sys
 import threading
 from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,9 +30,12 @@ from stream.board import AlertBoard
 from stream.commands.alerts import AlertsQueryError, parse_time
 from stream.config import Config, secret_from_env
 from stream.ring import FrameRing
+from stream.transport import TransportError, host_and_port, is_loopback
 from stream.web.history import evidence_file, list_history
 from stream.web.live import LiveView
 from stream.wire import AlertEvent, FaceBoxes, Message
+
+log = logging.getLogger(__name__)
 
 PAGE = Path(__file__).with_name("page.html")
 KEEPALIVE_S = 15.0
@@ -103,6 +108,7 @@ class WebServer:
             self._changed.wait_for(lambda: self._version != seen or self.stopping, timeout)
 
     def close(self) -> None:
+        self.view.detach()
         with self._changed:
             self.stopping = True
             self._changed.notify_all()
@@ -113,6 +119,13 @@ class WebServer:
 
 class _V4Server(ThreadingHTTPServer):
     daemon_threads = True  # an open page (server-sent events) never holds up the stop
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A browser that goes away mid-answer (a cancelled range request, a closed tab) is normal;
+        anything else is one logged line, never a traceback across the console."""
+        error = sys.exc_info()[1]
+        if not isinstance(error, ConnectionError):
+            log.warning("web: a request from %s failed: %s", client_address[0], error)
 
 
 class _V6Server(_V4Server):
@@ -145,7 +158,11 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         if not self._authorized(query.get("token", "")):
-            self._send(401, b"a token is needed: ?token=... or Authorization: Bearer ...", "text/plain")
+            if self.app.token is None:
+                self._send(403, b"this page answers only to a loopback host name (127.0.0.1, localhost, [::1])",
+                           "text/plain")
+            else:
+                self._send(401, b"a token is needed: ?token=... or Authorization: Bearer ...", "text/plain")
             return
         path = unquote(parts.path)
         if path == "/":
@@ -166,8 +183,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._not_found()
 
     def _authorized(self, query_token: str) -> bool:
-        if self.app.token is None:
-            return True
+        if self.app.token is None:  # loopback: only for pages that call it by a loopback name (no DNS rebinding)
+            try:
+                return is_loopback(host_and_port(self.headers.get("Host", ""), 0)[0])
+            except TransportError:
+                return False
         bearer = self.headers.get("Authorization", "")
         given = bearer[len("Bearer "):] if bearer.startswith("Bearer ") else query_token
         return hmac.compare_digest(given.encode(), self.app.token.encode())
