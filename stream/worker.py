@@ -17,7 +17,6 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-import av
 import numpy as np
 import zmq
 
@@ -29,12 +28,14 @@ from stream.evidence import EvidenceWriter
 from stream.frames import Frame, FrameReceiver
 from stream.lifeline import die_with_parent, private_files
 from stream.logs import install_logging
+from stream.outbox import AlertOutbox
 from stream.policy import AlertPolicy
 from stream.transport import Security
 from stream.wire import AlertEvent, FaceBoxes, ScoreEvent, WorkerStats
 from stream.worker_spec import WorkerSpec
 
 STATS_EVERY_S = 1.0
+EVIDENCE_WAIT_S = 2.0  # at stop, for a new alert's evidence still being written (within the stop grace)
 
 log = logging.getLogger(__name__)
 BOXES_EVERY_S = 0.25  # the web page's live view: a few times a second per stream, never blocking
@@ -64,9 +65,9 @@ class Worker:
         self.pipeline = build_pipeline(cfg.pipeline(), cfg.model.path or None)  # each stream gets another() of it
         self.runner = self.pipeline.runner
         self.levels = cfg.policy.levels(self.runner.manifest.threshold)
-        self.evidence = EvidenceWriter(cfg.alerts.evidence_dir)
         self.frames = FrameReceiver(ctx, spec.frames, security, spec.rings)
         self.events = EventSender(ctx, spec.events_endpoint, security)
+        self.outbox = AlertOutbox(EvidenceWriter(cfg.alerts.evidence_dir), self.events.send)
         self.streams: dict[str, _StreamWork] = {}
         self.stopping = False
 
@@ -111,16 +112,14 @@ class Worker:
             self.events.send(FaceBoxes(h.stream, h.seq, h.ts, boxes))
 
     def _alert(self, w: _StreamWork, event: AlertEvent, image: np.ndarray | None) -> None:
+        """Hand the event to the outbox; a new alert's evidence is written there, off this loop."""
+        event.ts = time.time()
+        evidence = None
         if event.kind == "new" and image is not None:
-            crops = list(w.crops.get(event.track, ()))
             span = w.frame_times[-1] - w.frame_times[0] if len(w.frame_times) > 1 else 0.0
             fps = (len(w.frame_times) - 1) / span if span > 0 else 25.0
-            try:
-                event.evidence = self.evidence.save(event.stream, event.alert_id, image, crops, fps)
-            except (OSError, ValueError, av.error.FFmpegError) as exc:  # a full disk must not stop the alert
-                event.details["evidence_error"] = str(exc)
-        event.ts = time.time()
-        self.events.send(event)
+            evidence = (image, list(w.crops.get(event.track, ())), fps)
+        self.outbox.put(event, evidence)
 
     def publish_stats(self) -> None:
         """Counters since this worker started, per stream; the latency samples since the last report."""
@@ -137,6 +136,7 @@ class Worker:
     def run(self) -> None:
         last = time.monotonic()
         while not self.stopping:
+            self.outbox.flush()  # alert events whose evidence is written now
             self.events.flush()  # alert events the supervisor could not take yet
             frame = self.frames.recv(0.2)
             if frame is not None:
@@ -149,6 +149,7 @@ class Worker:
         for w in self.streams.values():
             for event in w.policy.close(now):
                 self._alert(w, event, None)
+        self.outbox.close(EVIDENCE_WAIT_S)
         self.publish_stats()
 
     def close(self) -> None:
