@@ -8,7 +8,6 @@ receivers that take everything at once, beside the run without them.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -18,23 +17,14 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from bench.net import free_port, listening
+
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 START_WAIT_S = 10.0
 
 
 def available() -> bool:
     return Path(MOSQUITTO).exists()
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class _Accept(BaseHTTPRequestHandler):
@@ -59,7 +49,7 @@ def integration_flags() -> Iterator[tuple[str, ...]]:
         threading.Thread(target=hooks.serve_forever, daemon=True).start()
         try:
             deadline = time.monotonic() + START_WAIT_S
-            while not _listening(port):
+            while not listening(port):
                 if broker.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"mosquitto did not start on port {port}")
                 time.sleep(0.1)

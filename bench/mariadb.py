@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -17,17 +16,13 @@ from pathlib import Path
 
 import pymysql
 
+from bench.net import free_port
+
 START_WAIT_S = 90.0
 
 
 class MariaDBMissing(RuntimeError):
     """mariadbd or mariadb-install-db is not installed."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def root_connection(port: int, database: str | None = None) -> pymysql.connections.Connection:
@@ -98,6 +93,7 @@ class PrivateMariaDB:
         """SIGTERM and wait: a clean shutdown, as when a DBA restarts the server."""
         if self.proc is None or self.proc.poll() is not None:
             return
+        self.proc.send_signal(signal.SIGCONT)  # a test may have hung it with SIGSTOP
         self.proc.send_signal(signal.SIGTERM)
         try:
             self.proc.wait(timeout=START_WAIT_S)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,14 +18,10 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
+from bench.net import free_port
+
 OUT = Path(__file__).resolve().parent / "web.jpg"
 WAIT_S = 180
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def fake_alert(port: int) -> bool:

@@ -16,10 +16,11 @@ import pymysql
 import pytest
 
 import bench.mariadb
-from bench.mariadb import free_port, root_connection
+from bench.mariadb import root_connection
+from bench.net import free_port
 
 SHARED_HOST, SHARED_PORT = "127.0.0.1", 3306
-__all__ = ["SHARED_PORT", "PrivateMariaDB", "free_port", "query", "scratch_database"]
+__all__ = ["SHARED_PORT", "PrivateMariaDB", "free_port", "private_server", "query", "scratch_database"]
 
 
 @contextmanager
@@ -58,3 +59,15 @@ class PrivateMariaDB(bench.mariadb.PrivateMariaDB):
             super().__init__(base)
         except bench.mariadb.MariaDBMissing as exc:
             pytest.skip(str(exc))
+
+
+@contextmanager
+def private_server(base: Path) -> Iterator[PrivateMariaDB]:
+    """A started private server with an empty database `dfd`; removed afterwards, even one a test hung."""
+    db = PrivateMariaDB(base)
+    try:
+        db.start()
+        db.create_database("dfd")
+        yield db
+    finally:
+        db.cleanup()

@@ -20,7 +20,12 @@ import pytest
 from stream.alerts import open_recorder, open_store
 from stream.alerts.schema import MIGRATIONS, SCHEMA_VERSION
 from stream.wire import AlertEvent
-from tests.mariadb_private import SHARED_PORT, PrivateMariaDB, query, scratch_database
+from tests.mariadb_private import (
+    SHARED_PORT,
+    private_server,
+    query,
+    scratch_database,
+)
 from tests.test_alerts_contract import lifecycle, wait_until
 from tests.test_alerts_spool import count, hold_write_lock
 
@@ -65,15 +70,8 @@ class Child:
 
 @pytest.fixture
 def server(tmp_path):
-    db = PrivateMariaDB(tmp_path / "mariadb")
-    try:
-        db.start()
-        db.create_database("dfd")
+    with private_server(tmp_path / "mariadb") as db:
         yield db
-    finally:
-        if db.proc is not None and db.proc.poll() is None:
-            db.proc.send_signal(signal.SIGCONT)
-        db.cleanup()
 
 
 @pytest.mark.mysql

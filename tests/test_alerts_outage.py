@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from stream.alerts import open_recorder
-from tests.mariadb_private import PrivateMariaDB, query
+from tests.mariadb_private import private_server, query
 from tests.test_alerts_contract import lifecycle, record, wait_until
 
 FAST = {"retry_base_s": 0.05, "retry_max_s": 0.5, "timeout_s": 2.0}
@@ -17,13 +17,8 @@ FAST = {"retry_base_s": 0.05, "retry_max_s": 0.5, "timeout_s": 2.0}
 
 @pytest.fixture
 def server(tmp_path):
-    db = PrivateMariaDB(tmp_path / "mariadb")
-    try:
-        db.start()
-        db.create_database("dfd")
+    with private_server(tmp_path / "mariadb") as db:
         yield db
-    finally:
-        db.cleanup()
 
 
 @pytest.mark.mysql

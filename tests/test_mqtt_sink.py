@@ -22,6 +22,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bench.net import free_port
 from stream.alerts.errors import AlertStoreError
 from stream.alerts.recorder import start_writer
 from stream.config import load_config
@@ -34,12 +35,6 @@ from tests.test_alerts_contract import lifecycle, wait_until
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 FAST = {"retry_base_s": 0.05, "retry_max_s": 0.5}
 pytestmark = pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="mosquitto is not installed (.ci/run installs it)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PrivateMosquitto:

@@ -8,12 +8,13 @@ import subprocess
 import sys
 import urllib.error
 
+from bench.net import free_port
 from stream.alerts.records import event_id
 from stream.wire import AlertEvent
 from tests.stream_clips import make_clip
 from tests.test_alerts_contract import wait_until
 from tests.test_metrics_endpoint import scrape
-from tests.test_mqtt_sink import PrivateMosquitto, Subscriber, free_port, pytestmark  # noqa: F401 (the skip mark)
+from tests.test_mqtt_sink import PrivateMosquitto, Subscriber, pytestmark  # noqa: F401 (the skip mark)
 from tests.test_webhook_sink import Receiver
 
 

@@ -14,10 +14,10 @@ import cv2
 import numpy as np
 import pytest
 
+from bench.net import free_port
 from stream.web.live import RED
 from tests.stream_clips import make_clip
 from tests.test_alerts_contract import wait_until
-from tests.test_mqtt_sink import free_port
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (the dev extra)")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
