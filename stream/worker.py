@@ -106,7 +106,7 @@ class Worker:
                 self._alert(w, event, frame.image)
             w.crops.pop(track, None)
             w.p_fake.pop(track, None)
-        if time.monotonic() - w.boxes_sent >= BOXES_EVERY_S:
+        if self.spec.config.web.enabled and time.monotonic() - w.boxes_sent >= BOXES_EVERY_S:  # only for a page
             w.boxes_sent = time.monotonic()
             boxes = [(*map(float, f.box), f.track_id, w.p_fake.get(f.track_id, -1.0)) for f in result.faces]
             self.events.send(FaceBoxes(h.stream, h.seq, h.ts, boxes))
