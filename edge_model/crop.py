@@ -10,37 +10,14 @@ resize at once, so it costs one pass over the output pixels only.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
 
 import cv2
 import numpy as np
 
+from edge_model.crop_spec import CropSpec
+
 # BlazeFace keypoint order (subject's right eye appears on the image's left).
 RIGHT_EYE, LEFT_EYE, NOSE, MOUTH, RIGHT_EAR, LEFT_EAR = range(6)
-
-
-@dataclass(frozen=True)
-class CropSpec:
-    """How a crop is made; stored in model.json so the run time reads it from the model."""
-
-    size: int = 112
-    margin: float = 1.2  # side of the square = margin * the longer side of the face box (training/reports/crop_margin.md)
-    align: bool = True  # rotate so that the eyes are level
-    mean: tuple[float, float, float] = field(default=(0.5, 0.5, 0.5))
-    std: tuple[float, float, float] = field(default=(0.5, 0.5, 0.5))
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> CropSpec:
-        return cls(
-            size=int(d["size"]),
-            margin=float(d["margin"]),
-            align=bool(d["align"]),
-            mean=tuple(float(x) for x in d["mean"]),
-            std=tuple(float(x) for x in d["std"]),
-        )
 
 
 def crop_transform(box: np.ndarray, keypoints: np.ndarray | None, spec: CropSpec) -> np.ndarray:

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge_model.crop import CropSpec
+from edge_model.crop_spec import CropSpec
 from edge_model.errors import DfdError
 
 MANIFEST = "model.json"

@@ -5,6 +5,9 @@ model saw), written as an H.264 mp4 with PyAV. Files go under
 `<evidence_dir>/<stream>/<alert id>-{face.jpg,frame.jpg,clip.mp4}`. Each is
 written under a temporary name and renamed when complete, so a full disk or
 a crash never leaves a truncated file that a record points to.
+
+PyAV and OpenCV load at the first write (in the worker), not at import: the
+supervisor imports this module only to check the folder at start.
 """
 
 from __future__ import annotations
@@ -16,8 +19,6 @@ from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
-import av
-import cv2
 import numpy as np
 
 JPEG_QUALITY = 90
@@ -39,6 +40,8 @@ def _complete_or_nothing(path: Path, write: Callable[[Path], None]) -> None:
 
 
 def _write_jpeg(path: Path, image_bgr: np.ndarray) -> None:
+    import cv2
+
     ok, data = cv2.imencode(".jpg", image_bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:
         raise OSError(f"{path.name}: JPEG encoding failed")
@@ -51,6 +54,8 @@ def write_clip(path: Path, crops_rgb: list[np.ndarray], fps: float) -> None:
 
 
 def _encode_clip(path: Path, crops_rgb: list[np.ndarray], fps: float) -> None:
+    import av
+
     h, w = crops_rgb[0].shape[:2]
     with av.open(str(path), mode="w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=Fraction(max(1, round(fps)), 1))
@@ -103,6 +108,6 @@ class EvidenceWriter:
         _write_jpeg(paths["frame"], frame_bgr)
         if not crops_rgb:
             return {"frame": str(paths["frame"])}
-        _write_jpeg(paths["face"], cv2.cvtColor(crops_rgb[-1], cv2.COLOR_RGB2BGR))
+        _write_jpeg(paths["face"], np.ascontiguousarray(crops_rgb[-1][..., ::-1]))  # RGB -> BGR
         write_clip(paths["clip"], crops_rgb, fps)
         return {k: str(v) for k, v in paths.items()}

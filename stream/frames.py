@@ -129,8 +129,8 @@ class FrameReceiver:
             if now - t > CREDIT_REFRESH_S:
                 self.ready(s)
 
-    def recv(self, timeout_s: float) -> Frame | None:
-        """The next frame, from the waiting stream served longest ago, or None after `timeout_s`.
+    def recv(self, timeout_s: float, skip: frozenset[str] = frozenset()) -> Frame | None:
+        """The next frame, from the waiting stream served longest ago (not one in `skip`), or None after `timeout_s`.
 
         Malformed messages and overwritten frames are counted, skipped and re-credited.
         """
@@ -138,7 +138,7 @@ class FrameReceiver:
         while True:
             self._refresh_credits()
             left = deadline - time.monotonic()
-            waiting = {self._stream_of[sock] for sock, _ in self._poller.poll(max(0, int(left * 1000)))}
+            waiting = {self._stream_of[sock] for sock, _ in self._poller.poll(max(0, int(left * 1000)))} - skip
             for stream in [s for s in self._turn if s in waiting]:
                 self._turn.remove(stream)
                 self._turn.append(stream)
@@ -148,6 +148,20 @@ class FrameReceiver:
                 self.ready(stream)
             if time.monotonic() >= deadline:
                 return None
+
+    def recv_batch(self, timeout_s: float, most: int) -> list[Frame]:
+        """The next frame (as `recv`), and the frames of other streams already waiting, up to `most`.
+
+        Nothing waits for a batch to fill: a lone stream's frame goes alone.
+        """
+        batch: list[Frame] = []
+        frame = self.recv(timeout_s)
+        while frame is not None:
+            batch.append(frame)
+            if len(batch) >= most:
+                break
+            frame = self.recv(0.0, frozenset(f.header.stream for f in batch))
+        return batch
 
     def _take(self, stream: str, parts: list[bytes]) -> Frame | None:
         try:

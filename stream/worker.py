@@ -21,7 +21,7 @@ import numpy as np
 import zmq
 
 from edge_model.errors import DfdError
-from edge_model.pipeline import FacePipeline, build_pipeline
+from edge_model.pipeline import FacePipeline, FrameResult, build_pipeline, process_batch
 from stream.capture import EXIT_UNUSABLE
 from stream.events import EventSender
 from stream.evidence import EvidenceWriter
@@ -78,10 +78,15 @@ class Worker:
             self.streams[stream] = _StreamWork(self.pipeline.another(), policy)
         return self.streams[stream]
 
-    def process(self, frame: Frame) -> None:
+    def process(self, frames: list[Frame]) -> None:
+        """One batch: frames of different streams, their faces encoded together."""
+        works = [self._work(f.header.stream) for f in frames]
+        results = process_batch([(w.pipeline, f.image, f.header.seq) for w, f in zip(works, frames)])
+        for frame, w, result in zip(frames, works, results):
+            self._record(frame, w, result)
+
+    def _record(self, frame: Frame, w: _StreamWork, result: FrameResult) -> None:
         h = frame.header
-        w = self._work(h.stream)
-        result = w.pipeline.process(frame.image, h.seq)
         done = time.time()
         w.processed += 1
         w.faces = len(result.faces)
@@ -138,10 +143,11 @@ class Worker:
         while not self.stopping:
             self.outbox.flush()  # alert events whose evidence is written now
             self.events.flush()  # alert events the supervisor could not take yet
-            frame = self.frames.recv(0.2)
-            if frame is not None:
-                self.process(frame)
-                self.frames.ready(frame.header.stream)
+            frames = self.frames.recv_batch(0.2, self.spec.config.model.batch)
+            if frames:
+                self.process(frames)
+                for frame in frames:
+                    self.frames.ready(frame.header.stream)
             if time.monotonic() - last >= STATS_EVERY_S:
                 self.publish_stats()
                 last = time.monotonic()

@@ -45,7 +45,7 @@ def test_the_worker_says_once_per_stream_that_faces_were_left_out(crowd, tiny_mo
             for seq in range(3):
                 for stream, image in (("crowd", crowd), ("solo", one_face)):
                     h, w = image.shape[:2]
-                    worker.process(Frame(FrameReady(stream, 0, seq, time.time(), w, h), image))
+                    worker.process([Frame(FrameReady(stream, 0, seq, time.time(), w, h), image)])
     finally:
         worker.close()
     lines = [r.getMessage() for r in caplog.records if "max_faces" in r.getMessage()]

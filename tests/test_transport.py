@@ -222,3 +222,37 @@ def test_a_remote_worker_learns_the_endpoints_at_the_host_it_asked(ctx):
     assert model_id == "model-1"
     assert got.events == Endpoint("tcp", "localhost", port + 1)
     assert got.frames == {n: Endpoint("tcp", "localhost", port + 2 + i) for i, n in enumerate(["door", "hall"])}
+
+
+def test_a_batch_takes_one_waiting_frame_per_stream_and_never_waits_to_fill(ctx, tmp_path):
+    names = ["a", "b", "c"]
+    ep = ipc_endpoints(tmp_path, names)
+    rings = {n: FrameRing.create(RingSpec(f"dfd-test-{uuid.uuid4().hex[:8]}", 2, 32, 24)) for n in names}
+    senders = {n: FrameSender(ctx, ep.frames[n], None, n, rings[n]) for n in names}
+    receiver = FrameReceiver(ctx, ep.frames, None, {n: r.spec for n, r in rings.items()})
+    try:
+        for n, value in (("a", 1), ("b", 2)):
+            wait_credit(senders[n])
+            assert senders[n].send(image(value), time.time())
+        deadline = time.monotonic() + 5
+        batch: list = []
+        while len(batch) < 2 and time.monotonic() < deadline:  # both frames in flight: one batch, or two
+            batch += receiver.recv_batch(1.0, most=4)
+        assert sorted((f.header.stream, int(f.image[0, 0, 0])) for f in batch) == [("a", 1), ("b", 2)]
+        for n in ("a", "b"):
+            receiver.ready(n)
+        wait_credit(senders["c"])
+        assert senders["c"].send(image(3), time.time())
+        lone = receiver.recv_batch(5.0, most=4)
+        assert [f.header.stream for f in lone] == ["c"]  # it did not wait for a, b to fill the batch
+        assert receiver.recv_batch(0.1, most=4) == []
+        wait_credit(senders["a"]), wait_credit(senders["b"])
+        senders["a"].send(image(4), time.time()), senders["b"].send(image(5), time.time())
+        time.sleep(0.3)  # both waiting now
+        assert len(receiver.recv_batch(5.0, most=1)) == 1  # `most` caps the batch
+    finally:
+        receiver.close()
+        for n in names:
+            senders[n].close()
+            rings[n].close()
+            rings[n].unlink()
