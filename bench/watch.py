@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,8 +124,12 @@ def run_watch(
     extra: tuple[str, ...] = (),
     model: Path | None = None,
     poll_db: bool = False,
+    live: Callable[[WatchRun], None] | None = None,
 ) -> WatchRun:
-    """One `dfd watch` run over `sources` (stream i is named s<i>), for `seconds` seconds."""
+    """One `dfd watch` run over `sources` (stream i is named s<i>), for `seconds` seconds.
+
+    `live` gets the run as soon as it starts: its events fill in while `dfd watch` runs.
+    """
     db = workdir / "alerts.db"
     for stale in workdir.glob("alerts.*"):
         stale.unlink()
@@ -142,6 +147,8 @@ def run_watch(
     started = time.time()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=workdir, env=env)
     run = WatchRun(events=[], started=started, returncode=-1, stderr="")
+    if live is not None:
+        live(run)
     sampler = _Sampler(run, proc.pid, db if poll_db else None)
     sampler.start()
     errors: list[str] = []

@@ -223,3 +223,20 @@ def test_a_model_without_an_int8_encoder_is_not_benchmarked_as_int8(tmp_path):
     rows = {e["precision"]: e for e in model["encoder"]}
     assert "no int8 encoder" in rows["int8"]["skipped"] and "per_face_ms" in rows["fp32"]
     assert model["int8_over_fp32"] == []
+
+
+def test_the_profile_groups_samples_by_stage_and_leaves_waiting_out(tmp_path):
+    from bench.profile import IDLE, collapse
+
+    raw = tmp_path / "worker.stacks.txt"
+    raw.write_text("\n".join([
+        "run (stream/worker.py:1);process_batch (edge_model/pipeline.py:1);encode (edge_model/runner.py:1);"
+        "run (onnxruntime/capi/onnxruntime_inference_collection.py:406) 70",
+        "run (stream/worker.py:1);find (edge_model/pipeline.py:1);detect_all (edge_model/detector.py:1) 20",
+        "run (stream/worker.py:1);recv (stream/frames.py:1);poll (zmq/sugar/poll.py:106) 50",
+        "run (stream/worker.py:1);_record (stream/worker.py:1) 10",
+    ]) + "\n")
+    stages, leaves = collapse(raw, "worker")
+    assert stages == {"encoder (ONNX Runtime)": 70, "face detector (BlazeFace, ONNX Runtime)": 20, IDLE: 50,
+                      "per-frame bookkeeping (worker)": 10}
+    assert sum(leaves.values()) == 100  # waiting is no one's self time
