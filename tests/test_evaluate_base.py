@@ -6,6 +6,9 @@ import json
 import subprocess
 import sys
 
+import numpy as np
+
+from tests.clips import write_clip
 from tests.stream_clips import make_clip
 
 # Each of these imports fails in the child, as it would on `pip install -e .` without the train extra.
@@ -29,11 +32,15 @@ def test_media_evaluation_needs_no_torch(tiny_model, tmp_path):
     (data / "deepfake_videos").mkdir()
     make_clip(data / "real_videos" / "a.mp4", seconds=1.0)
     make_clip(data / "deepfake_videos" / "b.mp4", seconds=1.0, size=(480, 360))
+    write_clip(data / "real_videos" / "empty.mp4", [np.full((240, 320, 3), 90, np.uint8)] * 15)  # no face
     out = dfd_without_train_extra("evaluate", str(data), "--model", str(tiny_model), "--out", str(tmp_path / "eval"))
     assert out.returncode == 0, out.stderr
     report = json.loads((tmp_path / "eval" / "report.json").read_text())
     assert report["source"] == "media" and report["levels"]["frame"]["n"] > 0
-    assert sorted(f["name"] for f in report["detail"]["files"]) == ["a.mp4", "b.mp4"]
+    assert sorted(f["name"] for f in report["detail"]["files"]) == ["a.mp4", "b.mp4", "empty.mp4"]
+    short = sorted(f["name"] for f in report["detail"]["files"] if f["verdict"] == "insufficient")
+    assert "empty.mp4" in short and sorted(report["detail"]["insufficient"]) == short
+    assert report["detail"]["n_insufficient"] == len(short) and f"{len(short)} video(s) insufficient" in out.stderr
     assert "no plots" in out.stderr and "matplotlib" in out.stderr
 
 

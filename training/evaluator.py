@@ -108,9 +108,12 @@ def _media_curves(args: argparse.Namespace, console: Console) -> tuple[dict, flo
                             settings, console)
     for s in scores.skipped:
         console.print(f"[yellow]skipped[/] {s}")
+    if scores.insufficient:  # no track carried enough evidence: no verdict, and not in the video-level figures
+        console.print(f"{len(scores.insufficient)} video(s) insufficient: {', '.join(scores.insufficient)}")
     curves = {lv: (np.asarray(d["y"], int), np.asarray(d["s"], float))
               for lv, d in (("frame", scores.frame), ("window", scores.window), ("video", scores.video))}
-    return curves, threshold, {"files": scores.files, "skipped": scores.skipped}
+    return curves, threshold, {"files": scores.files, "skipped": scores.skipped,
+                                     "insufficient": scores.insufficient, "n_insufficient": len(scores.insufficient)}
 
 
 def evaluate(args: argparse.Namespace) -> int:
