@@ -50,7 +50,7 @@ class ModelSection(_Section):
     path: str = Field("", description="model folder; empty means the packaged default model")
     threads: int = Field(PipelineSettings.threads, ge=1, le=64, description="onnxruntime intra-op threads per worker")
     precision: Literal["int8", "fp32"] = PipelineSettings.precision
-    batch: int = Field(4, ge=1, le=32, description="a worker encodes the faces of up to this many streams' "
+    batch: int = Field(2, ge=1, le=32, description="a worker encodes the faces of up to this many streams' "
                        "waiting frames in one batch (cheaper per face; a lone frame never waits)")
 
 

@@ -28,3 +28,10 @@ def test_the_supervisor_loads_no_model_run_time_no_opencv_and_no_pyav():
     top = loaded("from stream.cli import _parse\n_parse(['watch'])\nimport stream.supervisor, stream.worker_spec")
     heavy = MODEL_RUN_TIME | {"cv2", "av"}
     assert "stream" in top and not heavy & top, sorted(heavy & top)
+
+
+def test_integrations_that_are_off_load_nothing():
+    """open_integrations with every integration off (the default) loads neither the web page's OpenCV nor paho."""
+    top = loaded("from stream.config import load_config\nfrom stream.sinks.integrations import open_integrations\n"
+                 "open_integrations(load_config(None, {}), ['a'], 'm').close(0.1)")
+    assert not {"cv2", "paho", "prometheus_client"} & top, sorted({"cv2", "paho", "prometheus_client"} & top)

@@ -78,26 +78,31 @@ class Integrations:
 
 def open_integrations(cfg: Config, streams: list[str], model_id: str) -> Integrations:
     """Start the sinks the config turns on. A bad setting (TLS file, credentials, port) is one DfdError line."""
-    from stream.sinks.metrics import Metrics  # each integration's library loads only when it is on
-    from stream.sinks.mqtt import MqttSink
-    from stream.sinks.webhook import WebhookSink
-    from stream.web.server import open_web
-
     m, w, spool = cfg.mqtt, cfg.webhooks, cfg.alerts.spool
     opened = Integrations({})
     try:
+        # Each integration's module loads only when it is on: the web page's alone brings OpenCV (54 MiB).
         if m.enabled:
+            from stream.sinks.mqtt import MqttSink
+
             user = secret_from_env(m.username_env, "mqtt.username_env")
             opened.mqtt = MqttSink(m, streams, model_id, user, secret_from_env(m.password_env, "mqtt.password_env"))
             opened.writers["mqtt"] = start_writer(opened.mqtt, f"{spool}.mqtt", batch_size=MQTT_BATCH)
-        secret = secret_from_env(w.secret_env, "webhooks.secret_env") if w.enabled else None
-        for url in w.urls if w.enabled else []:
-            sink = WebhookSink(url, secret, w.timeout_s)
-            tag = hashlib.sha256(url.encode()).hexdigest()[:8]
-            opened.writers[sink.masked] = start_writer(sink, f"{spool}.webhook-{tag}", batch_size=1)
+        if w.enabled:
+            from stream.sinks.webhook import WebhookSink
+
+            secret = secret_from_env(w.secret_env, "webhooks.secret_env")
+            for url in w.urls:
+                sink = WebhookSink(url, secret, w.timeout_s)
+                tag = hashlib.sha256(url.encode()).hexdigest()[:8]
+                opened.writers[sink.masked] = start_writer(sink, f"{spool}.webhook-{tag}", batch_size=1)
         if cfg.metrics.enabled:
+            from stream.sinks.metrics import Metrics
+
             opened.metrics = Metrics(cfg.metrics.bind, cfg.metrics.port)
         if cfg.web.enabled:
+            from stream.web.server import open_web
+
             opened.web = open_web(cfg, streams)
     except BaseException:
         opened.close(timeout=0.5)
