@@ -94,10 +94,10 @@ def collapse(raw: Path, role: str) -> tuple[Counter, Counter]:
     return stages, leaves
 
 
-def wait_for_processes(run: WatchRun, count: int, timeout_s: float) -> dict[str, int]:
+def wait_for_processes(run: WatchRun, count: int, timeout_s: float, runner: threading.Thread) -> dict[str, int]:
     """kind -> pid of the first worker and capture, once every stream processes frames."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and runner.is_alive():
         snaps = run.of_type("streams")
         if snaps:
             s = snaps[-1]
@@ -123,6 +123,7 @@ def handled(run: WatchRun, role: str, since: float, until: float) -> float:
 def profile(streams: int, seconds: float, out: Path, rate: int) -> dict:
     if shutil.which("py-spy") is None:
         raise SystemExit("bench.profile: py-spy is not installed (pip install py-spy)")
+    out = out.resolve()  # dfd watch runs in the work folder: the clip's path must not be relative
     out.mkdir(parents=True, exist_ok=True)
     work = out / "work"
     work.mkdir(exist_ok=True)
@@ -135,7 +136,7 @@ def profile(streams: int, seconds: float, out: Path, rate: int) -> dict:
     while not started:
         time.sleep(0.1)
     run = started[0]
-    pids = wait_for_processes(run, streams, 60.0)
+    pids = wait_for_processes(run, streams, 60.0, runner)
     before = processes()
     t0 = time.time()
     spies = {
