@@ -33,9 +33,10 @@ dfd preprocess --pairs "$DATA/dfdc_faces/pairs.csv" --size 160 --margin 1.2 --wo
 # 2. Train: EfficientNet-Lite0 (ImageNet) + bidirectional GRU, full fine-tune, 160 px, T=4 frames, hop 2.
 #    Items: DFDC pairs, self-blended twins and cross-identity face swaps of real faces, 2:1:1
 #    (training/reports/ablation.md: the mixture beats each source alone, 160 px beats 112 px;
-#    DFDC pairs get twice the share because they are the only real deepfakes and are seen less than
-#    once each in this budget). One augmentation draw for both images of a pair.
-#    The epoch with the best mean validation AUC over the three kinds of fake is kept.
+#    DFDC pairs get twice the share because they are the only real deepfakes and are seen only about
+#    1.4 times each in this budget). One augmentation draw for both images of a pair.
+#    The epoch with the best mean validation AUC over the three kinds of fake is kept; 1600 items an
+#    epoch, so validation (about 30 s) takes a small share of the budget.
 stamp train
 dfd train "$WORK/dataset" --out "$WORK/run" --size 160 --window 4 --hop 2 --batch 16 --epochs 60 \
   --max-items-per-epoch 1600 --max-minutes "$MINUTES" --val-fraction 0.08 --test-fraction 0.1 \
