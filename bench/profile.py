@@ -8,7 +8,9 @@ middle of the run, and groups the samples by the stage they were in (the
 innermost frame of our own code, or a known library, decides). Each stage's
 share of the process's on-CPU samples is turned into milliseconds of CPU per
 frame with the process's CPU time from /proc and the frames it handled in the
-same interval, so a change shows up as a before/after figure per stage.
+same interval, so a change shows up as a before/after figure per stage. That CPU time includes the
+process's native threads, which py-spy does not see (ZeroMQ's I/O thread, FFmpeg's decoder threads; in
+a capture about a tenth of its CPU): it is shared out over the stages like the rest.
 Writes profile.json, profile.md and the raw collapsed stacks.
 """
 
@@ -177,7 +179,8 @@ def markdown(r: dict) -> str:
     lines = [f"# Profile: {r['streams']} live streams, py-spy for {r['seconds']:g} s at {r['rate_hz']} Hz",
              "", f"**CPU:** {r['cpu']}", "",
              "Written by `python -m bench.profile`. ms per frame = the process's CPU time (from /proc) over the frames "
-             "it handled in the same interval, split by each stage's share of py-spy's on-CPU samples.", ""]
+             "it handled in the same interval, split by each stage's share of py-spy's on-CPU samples (native threads "
+             "that py-spy does not see, ZeroMQ's I/O and FFmpeg's decoders, are shared out with the rest).", ""]
     for role, p in r["processes"].items():
         lines += [f"## {role} ({p['frames']:.0f} frames, {p['cpu_s']} CPU s, {p['cpu_ms_per_frame']} ms CPU per frame; "
                   f"{p['samples']} on-CPU samples, {p['idle_samples']} idle)",
