@@ -127,8 +127,8 @@ def process_batch(frames: list[tuple[FacePipeline, np.ndarray, int]]) -> list[Fr
     """Frames of several streams (pipeline, BGR frame, index): each searched by its own pipeline, and all
     their faces encoded in one batch, which costs less per face than one batch a frame.
 
-    The pipelines must share one runner (`FacePipeline.another`). The batch's encode time is shared
-    out to its frames by their faces.
+    The pipelines must share one runner (`FacePipeline.another`), and each comes once (a stream's
+    frames go in order, one per batch). The batch's encode time is shared out to its frames by their faces.
     """
     runner = frames[0][0].runner if frames else None
     if any(p.runner is not runner for p, _, _ in frames):
