@@ -92,8 +92,8 @@ class PolicySection(_Section):
 
 class StreamSection(_Section):
     workers: Annotated[int, Field(ge=1, le=64)] | Literal["auto"] = Field(
-        "auto", description='"auto": one per core left for them (cores - 1: captures and the supervisor '
-        "share the last), at most one per stream, at least one",
+        "auto", description='"auto": one per core left after the captures (0.06 core a stream) and the '
+        "supervisor, rounded; at most one per stream, at least one",
     )
     ring_slots: int = Field(8, ge=2, le=256)
     max_width: int = Field(1280, ge=64, le=7680, description="wider frames are scaled down before the ring")

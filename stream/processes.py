@@ -13,6 +13,7 @@ restart it.
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import time
@@ -184,12 +185,22 @@ class ProcessTable:
         }
 
 
+CAPTURE_CORES = 0.06  # a 640x480 30-fps stream's capture: 1.8 ms a frame (bench/results/profile-4-streams)
+SUPERVISOR_CORES = 0.05
+
+
 def worker_count(workers: int | str, streams: int) -> int:
-    """The workers a run starts: `stream.workers`, or for "auto" the cores this process may use, minus one."""
+    """The workers a run starts: `stream.workers`, or for "auto" one per core left after the captures and
+    the supervisor (the cores this process may use, rounded), at most one per stream, at least one.
+
+    Rounded, not cut down: the captures need a fraction of a core, not a whole one. On 2 cores with 3
+    streams the worst stream lost 0.7-8.1 % with 2 workers and 7.9-22.1 % with 1 (README, tuning).
+    """
     if workers != "auto":
         return int(workers)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, min(streams, cores - 1))
+    left = cores - SUPERVISOR_CORES - CAPTURE_CORES * streams
+    return max(1, min(streams, math.floor(left + 0.5)))
 
 
 def assign(streams: list[str], workers: int) -> list[list[str]]:

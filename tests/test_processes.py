@@ -131,9 +131,12 @@ def test_a_hung_worker_is_restarted_as_a_stall_not_a_crash():
     assert lines[-1] == "worker w0: no stats for 11 s, restarting it"
 
 
-def test_auto_workers_leave_one_core_and_stay_at_most_one_per_stream(monkeypatch):
+def test_auto_workers_take_the_cores_the_captures_leave_at_most_one_per_stream(monkeypatch):
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(8)))
-    assert worker_count("auto", 3) == 3 and worker_count("auto", 12) == 7
+    assert worker_count("auto", 3) == 3 and worker_count("auto", 12) == 7  # 12 captures take most of a core
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1})
+    assert worker_count("auto", 1) == 1 and worker_count("auto", 3) == 2  # 2 cores: 1.77 left for 3 streams
+    assert worker_count("auto", 16) == 1  # 16 captures take about one of the 2 cores
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0})
     assert worker_count("auto", 4) == 1  # one core: still one worker
     assert worker_count(5, 1) == 5  # a number is taken as it is

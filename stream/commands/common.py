@@ -50,7 +50,7 @@ def add_config_arguments(p: argparse.ArgumentParser, *, live: bool = False) -> N
     p.add_argument("--detector-range", dest="detector_range", help="auto, short or full")
     p.add_argument("--detect-every", dest="detect_every", type=int, help="detect every k-th frame")
     if live:
-        p.add_argument("--workers", help="inference worker processes, or auto (default: cores - 1, at most one per stream)")
+        p.add_argument("--workers", help="inference worker processes, or auto (default: one per core the captures leave, at most one per stream)")
         p.add_argument("--transport", help="ipc (one host) or tcp (workers on other hosts)")
         p.add_argument("--bind", help="address tcp:// endpoints bind to (default 127.0.0.1; IPv6: ::1)")
         p.add_argument("--insecure-loopback", dest="insecure_loopback", action="store_true", default=None,
