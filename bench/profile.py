@@ -96,30 +96,34 @@ def collapse(raw: Path, role: str) -> tuple[Counter, Counter]:
     return stages, leaves
 
 
-def wait_for_processes(run: WatchRun, count: int, timeout_s: float, runner: threading.Thread) -> dict[str, int]:
-    """kind -> pid of the first worker and capture, once every stream processes frames."""
+def wait_for_processes(run: WatchRun, count: int, timeout_s: float, runner: threading.Thread) -> dict[str, tuple[str, int]]:
+    """kind -> (name, pid) of one worker and one capture, once every stream processes frames."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and runner.is_alive():
         snaps = run.of_type("streams")
         if snaps:
             s = snaps[-1]
             busy = [v for v in s.get("streams", {}).values() if v.get("processed", 0) > 30]
-            procs = {p["kind"]: p["pid"] for p in s.get("processes", {}).values() if p.get("alive")}
+            procs = {p["kind"]: (name, p["pid"]) for name, p in s.get("processes", {}).items() if p.get("alive")}
             if len(busy) >= count and {"worker", "capture"} <= procs.keys():
                 return procs
         time.sleep(0.5)
     raise SystemExit("bench.profile: dfd watch never had every stream running")
 
 
-def handled(run: WatchRun, role: str, since: float, until: float) -> float:
-    """Frames the profiled process handled in [since, until]: a worker's processed, a capture's captured."""
-    key = "processed" if role == "worker" else "captured"
-    snaps = [e for e in run.of_type("streams") if since <= e["_seen"] <= until]
-    if len(snaps) < 2:
-        return float("nan")
-    first, last = snaps[0]["streams"], snaps[-1]["streams"]
-    total = sum(last[n][key] - first[n][key] for n in last if n in first)
-    return total if role == "worker" else total / max(1, len(last))  # one capture per stream
+def handled(run: WatchRun, role: str, name: str, since: float, until: float) -> int | None:
+    """Frames the profiled process itself handled in [since, until]: a worker's processed frames of the
+    streams it serves (its own reports), a capture's captured frames of its stream."""
+    if role == "worker":
+        reports = [e for e in run.of_type("stats") if e["worker"] == name and since <= e["_seen"] <= until]
+        per_stream: dict[str, list[int]] = {}
+        for e in reports:
+            per_stream.setdefault(e["stream"], []).append(e["processed"])
+        counts = [c[-1] - c[0] for c in per_stream.values() if len(c) > 1]
+    else:
+        snaps = [e["streams"] for e in run.of_type("streams") if since <= e["_seen"] <= until and name in e["streams"]]
+        counts = [snaps[-1][name]["captured"] - snaps[0][name]["captured"]] if len(snaps) > 1 else []
+    return sum(counts) or None
 
 
 def profile(streams: int, seconds: float, out: Path, rate: int) -> dict:
@@ -138,11 +142,11 @@ def profile(streams: int, seconds: float, out: Path, rate: int) -> dict:
     while not started:
         time.sleep(0.1)
     run = started[0]
-    pids = wait_for_processes(run, streams, 60.0, runner)
+    chosen = wait_for_processes(run, streams, 60.0, runner)
     before = processes()
     t0 = time.time()
     spies = {
-        role: subprocess.Popen(["py-spy", "record", "--pid", str(pids[role]), "--duration", f"{seconds:g}",
+        role: subprocess.Popen(["py-spy", "record", "--pid", str(chosen[role][1]), "--duration", f"{seconds:g}",
                                 "--rate", str(rate), "--format", "raw", "--output", str(out / f"{role}.stacks.txt"),
                                 "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         for role in ("worker", "capture")
@@ -154,16 +158,16 @@ def profile(streams: int, seconds: float, out: Path, rate: int) -> dict:
     after = processes()
     runner.join()
     result = {"streams": streams, "seconds": seconds, "rate_hz": rate, "cpu": cpu_line(host_facts()), "processes": {}}
-    for role, pid in pids.items():
-        if role not in spies:
-            continue
-        cpu_s = cpu_since(before, after).get(pid, 0) / HZ
-        frames = handled(run, role, t0, t1)
+    used = cpu_since(before, after)
+    for role in spies:
+        name, pid = chosen[role]
+        cpu_s = used.get(pid, 0) / HZ
+        frames = handled(run, role, name, t0, t1)
         stages, leaves = collapse(out / f"{role}.stacks.txt", role)
         n = sum(c for st, c in stages.items() if st != IDLE) or 1  # on-CPU samples
-        ms_per_frame = 1000.0 * cpu_s / frames if frames and frames == frames else float("nan")
+        ms_per_frame = 1000.0 * cpu_s / frames if frames else float("nan")
         result["processes"][role] = {
-            "cpu_s": round(cpu_s, 2), "frames": frames, "cpu_ms_per_frame": round(ms_per_frame, 3),
+            "name": name, "cpu_s": round(cpu_s, 2), "frames": frames, "cpu_ms_per_frame": round(ms_per_frame, 3),
             "samples": n, "idle_samples": stages.get(IDLE, 0),
             "stages": [{"stage": st, "share": round(c / n, 4), "ms_per_frame": round(ms_per_frame * c / n, 3)}
                        for st, c in stages.most_common() if st != IDLE],
@@ -182,7 +186,7 @@ def markdown(r: dict) -> str:
              "it handled in the same interval, split by each stage's share of py-spy's on-CPU samples (native threads "
              "that py-spy does not see, ZeroMQ's I/O and FFmpeg's decoders, are shared out with the rest).", ""]
     for role, p in r["processes"].items():
-        lines += [f"## {role} ({p['frames']:.0f} frames, {p['cpu_s']} CPU s, {p['cpu_ms_per_frame']} ms CPU per frame; "
+        lines += [f"## {role} ({p['frames'] or 0} frames, {p['cpu_s']} CPU s, {p['cpu_ms_per_frame']} ms CPU per frame; "
                   f"{p['samples']} on-CPU samples, {p['idle_samples']} idle)",
                   "", "| stage | share of samples | ms CPU per frame |", "|---|---|---|"]
         lines += [f"| {s['stage']} | {100 * s['share']:.1f}% | {s['ms_per_frame']:.3f} |" for s in p["stages"]]

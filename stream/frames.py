@@ -132,6 +132,9 @@ class FrameReceiver:
     def recv(self, timeout_s: float, skip: frozenset[str] = frozenset()) -> Frame | None:
         """The next frame, from the waiting stream served longest ago (not one in `skip`), or None after `timeout_s`.
 
+        `skip` is for gathering a batch with `timeout_s` 0: a skipped stream's waiting frame would wake the
+        poll at once, so a longer wait with `skip` would spin.
+
         Malformed messages and overwritten frames are counted, skipped and re-credited.
         """
         deadline = time.monotonic() + timeout_s

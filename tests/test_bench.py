@@ -240,3 +240,21 @@ def test_the_profile_groups_samples_by_stage_and_leaves_waiting_out(tmp_path):
     assert stages == {"encoder (ONNX Runtime)": 70, "face detector (BlazeFace, ONNX Runtime)": 20, IDLE: 50,
                       "per-frame bookkeeping (worker)": 10}
     assert sum(leaves.values()) == 100  # waiting is no one's self time
+
+
+def test_the_profile_counts_only_the_profiled_processes_own_frames():
+    from bench.profile import handled
+    from bench.watch import WatchRun
+
+    def stats(worker: str, stream: str, processed: int, seen: float) -> dict:
+        return {"type": "stats", "worker": worker, "stream": stream, "processed": processed, "_seen": seen}
+
+    def snapshot(a: int, b: int, seen: float) -> dict:
+        return {"type": "streams", "streams": {"a": {"captured": a}, "b": {"captured": b}}, "_seen": seen}
+
+    run = WatchRun(events=[stats("w0", "a", 10, 1), stats("w1", "b", 50, 1), stats("w0", "a", 40, 2),
+                           stats("w1", "b", 90, 2), snapshot(100, 7, 1), snapshot(160, 9, 2)], started=0,
+                   returncode=0, stderr="")
+    assert handled(run, "worker", "w0", 0, 3) == 30  # not w1's frames of stream b
+    assert handled(run, "capture", "a", 0, 3) == 60  # its own stream's captured frames
+    assert handled(run, "worker", "w0", 1.5, 3) is None  # one report in the interval: no count

@@ -246,8 +246,9 @@ def test_a_batch_takes_one_waiting_frame_per_stream_and_never_waits_to_fill(ctx,
         lone = receiver.recv_batch(5.0, most=4)
         assert [f.header.stream for f in lone] == ["c"]  # it did not wait for a, b to fill the batch
         assert receiver.recv_batch(0.1, most=4) == []
-        wait_credit(senders["a"]), wait_credit(senders["b"])
-        senders["a"].send(image(4), time.time()), senders["b"].send(image(5), time.time())
+        for n, value in (("a", 4), ("b", 5)):
+            wait_credit(senders[n])
+            assert senders[n].send(image(value), time.time())
         time.sleep(0.3)  # both waiting now
         assert len(receiver.recv_batch(5.0, most=1)) == 1  # `most` caps the batch
     finally:
