@@ -6,8 +6,9 @@ model saw), written as an H.264 mp4 with PyAV. Files go under
 written under a temporary name and renamed when complete, so a full disk or
 a crash never leaves a truncated file that a record points to.
 
-PyAV and OpenCV load at the first write (in the worker), not at import: the
-supervisor imports this module only to check the folder at start.
+PyAV and OpenCV load at the first write, not at import: the supervisor
+imports this module only to check the folder at start, and a worker that
+raises no alert never loads PyAV. A write that fails raises OSError or ValueError.
 """
 
 from __future__ import annotations
@@ -57,15 +58,18 @@ def _encode_clip(path: Path, crops_rgb: list[np.ndarray], fps: float) -> None:
     import av
 
     h, w = crops_rgb[0].shape[:2]
-    with av.open(str(path), mode="w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=Fraction(max(1, round(fps)), 1))
-        stream.width, stream.height = w // 2 * 2, h // 2 * 2
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"preset": "veryfast", "crf": "23"}
-        for crop in crops_rgb:
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(crop[: stream.height, : stream.width]), format="rgb24")
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
+    try:
+        with av.open(str(path), mode="w", format="mp4") as container:
+            stream = container.add_stream("libx264", rate=Fraction(max(1, round(fps)), 1))
+            stream.width, stream.height = w // 2 * 2, h // 2 * 2
+            stream.pix_fmt = "yuv420p"
+            stream.options = {"preset": "veryfast", "crf": "23"}
+            for crop in crops_rgb:
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(crop[: stream.height, : stream.width]), format="rgb24")
+                container.mux(stream.encode(frame))
+            container.mux(stream.encode(None))
+    except av.error.FFmpegError as exc:  # one error type for the caller, which need not load PyAV to catch it
+        raise OSError(f"{path.name}: {exc}") from exc
 
 
 def unwritable(root: str | Path) -> str:

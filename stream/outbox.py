@@ -16,7 +16,6 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-import av
 import numpy as np
 
 from stream.evidence import EvidenceWriter
@@ -73,6 +72,6 @@ class AlertOutbox:
             event = entry.event
             try:
                 event.evidence = self._writer.save(event.stream, event.alert_id, frame, crops, fps)
-            except (OSError, ValueError, av.error.FFmpegError) as exc:  # a full disk must not stop the alert
+            except (OSError, ValueError) as exc:  # a full disk must not stop the alert
                 event.details["evidence_error"] = str(exc)
             entry.ready.set()

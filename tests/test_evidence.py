@@ -42,3 +42,18 @@ def test_evidence_on_a_disk_with_room(tmp_path):
     assert sorted(paths) == ["clip", "face", "frame"]
     assert all(Path(p).stat().st_size > 0 for p in paths.values())
     assert not list(tmp_path.rglob(".*.part"))
+
+
+def test_an_ffmpeg_error_writing_the_clip_is_one_oserror(tmp_path, monkeypatch):
+    """The outbox catches OSError and ValueError only, so it need not load PyAV to keep an alert alive."""
+    import av
+
+    from stream.evidence import write_clip
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise av.error.FFmpegError(-22, "Invalid argument")
+
+    monkeypatch.setattr(av, "open", broken)
+    with pytest.raises(OSError, match="clip.mp4") as caught:
+        write_clip(tmp_path / "clip.mp4", [np.zeros((16, 16, 3), np.uint8)] * 3, 25.0)
+    assert not isinstance(caught.value, av.error.FFmpegError) and not (tmp_path / "clip.mp4").exists()
