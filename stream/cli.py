@@ -27,7 +27,7 @@ BUILTIN = {
     "web": "stream.commands.web",
 }
 # The order `dfd --help` lists them in.
-ORDER = ["watch", "scan", "alerts", "web", "preprocess", "train", "evaluate", "export", "bench", "keys"]
+ORDER = ["watch", "scan", "alerts", "web", "preprocess", "train", "evaluate", "export", "quantize", "bench", "keys"]
 # A value like -1h (relative time) is not an option; argparse would take it for one.
 _RELATIVE_VALUE = re.compile(r"^-\d+(?:\.\d+)?\s*[smhdw]$")
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool whose reader went away

@@ -10,6 +10,7 @@ trains one epoch of a tiny model, as tests/test_training_e2e.py does.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import cv2
@@ -212,4 +213,25 @@ def test_export_fails_on_the_p95_window_delta_in_one_line_and_writes_no_model(pr
     assert sorted(p.name for p in fp32.iterdir()) == ["encoder_fp32.onnx", "export_report.json", "model.json", "temporal.onnx"]
     assert set(manifest.metrics["parity"]) == {"fp32"} and manifest.metrics["parity"]["fp32"]["p95_abs_dp"] < 0.001
     size = manifest.crop.size
+    assert ModelRunner(fp32).encode(np.zeros((1, size, size, 3), np.uint8)).shape == (1, manifest.feature_dim)
+
+    # dfd quantize: the fp32 folder gets an int8 encoder without the checkpoint, under the same bounds.
+    ds = prepared["ds"]
+    before = {p.name: p.read_bytes() for p in fp32.iterdir()}
+    assert main(["quantize", str(fp32), "--dataset", str(ds), "--calibration-crops", "16", "--max-p95-delta", "0"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("dfd quantize: error: int8 parity failed: p95 ")
+    assert {p.name: p.read_bytes() for p in fp32.iterdir()} == before  # a failed quantize keeps the folder as it was
+    other = tmp_path / "other_ds"  # a dataset with one clip fewer: its splits are not the model's
+    shutil.copytree(ds, other)
+    lines = (other / "index.jsonl").read_text().splitlines(keepends=True)
+    (other / "index.jsonl").write_text("".join(lines[:-1]))
+    assert main(["quantize", str(fp32), "--dataset", str(other)]) == 2
+    assert "is not the dataset dfd-" in capsys.readouterr().err
+    assert main(["quantize", str(fp32), "--dataset", str(ds), "--calibration-crops", "16", "--max-auc-drop", "1.0",
+                 "--max-p95-delta", "1.0"]) == 0
+    quantized = load_manifest(fp32)
+    assert (quantized.encoder, quantized.encoder_precision, quantized.encoder_fp32) == ("encoder.onnx", "int8", "encoder_fp32.onnx")
+    assert quantized.metrics["int8"] == {"float_convs": 9, "calibration_crops": 16, "reference": "fp32 onnx"}
+    assert quantized.metrics["target_false_alarm_rate"] == manifest.metrics["target_false_alarm_rate"]
+    assert (fp32 / "encoder_fp32.onnx").read_bytes() == before["encoder_fp32.onnx"]
     assert ModelRunner(fp32).encode(np.zeros((1, size, size, 3), np.uint8)).shape == (1, manifest.feature_dim)

@@ -12,6 +12,11 @@ from typing import Any
 
 NONE, SBI, SWAP = 0, 1, 2  # what a window is: the data's own, a self-blended twin, a face-swap twin
 
+# Int8 export: the first convolutions (the stem and EfficientNet-Lite0's blocks 0-2) stay float. Int8 error
+# starts there and compounds; float, they take the default model's p95 window error from 0.133 to 0.039 for
+# little of the int8 speed (training/reports/int8_parity.md).
+FLOAT_CONVS = 9
+
 
 @dataclass
 class ModelConfig:

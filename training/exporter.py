@@ -19,25 +19,28 @@ from torch.utils.data import DataLoader
 
 from edge_model.crop import CropSpec, normalize
 from edge_model.errors import DfdError
-from edge_model.manifest import Manifest, write_manifest
+from edge_model.manifest import Manifest, load_manifest, write_manifest
 from edge_model.runner import ModelRunner
+from training.config import FLOAT_CONVS
 from training.metrics import roc_auc, threshold_for_false_alarms
 from training.onnx_export import export_encoder, export_temporal, quantize_encoder
 from training.scoring import Predictions, level_report, onnx_predict, predict
+from training.splits import hold_out, split
 from training.store import ClipRecord, Dataset
-from training.trainer import load_model
+from training.trainer import data_summary, load_model
 from training.windows import WindowDataset, WindowSpec, collate
 
 
 @dataclass
 class ExportOptions:
-    checkpoint: Path
+    checkpoint: Path | None  # None for `dfd quantize`, which starts from a model folder
     out: Path
     dataset: Path | None = None
     target_fpr: float = 0.05
     max_auc_drop: float = 0.02
     max_p95_delta: float = 0.05  # 95th percentile of |p_int8 - p_fp32| over validation windows
     calibration_crops: int = 256
+    float_convs: int = FLOAT_CONVS  # the first convolutions (and all before them) that stay float in the int8 encoder
     precision: str = "int8"  # the run-time encoder: int8 (quantized, parity-bound) or fp32 (no int8 file)
     model_id: str | None = None
     batch: int = 8
@@ -115,82 +118,145 @@ def staged_folder(out: Path) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+@dataclass
+class Validation:
+    """The validation split as the exporter scores it: the windows the parity bound and the threshold use."""
+
+    data: Dataset
+    train: list[ClipRecord]  # the calibration crops' clips: never the validation or the test split
+    val: list[ClipRecord]
+    spec: WindowSpec
+    seed: int
+    windows: WindowDataset
+    loader: DataLoader
+
+
+def validation(data: Dataset, records: list[ClipRecord], val_ids: set[str], test_ids: set[str],
+               window: int, crop: CropSpec, cfg: dict, batch: int) -> Validation:
+    val = [r for r in records if r.video_id in val_ids]
+    if not val:
+        raise DfdError("the model's validation videos are not in this dataset; pass the training --dataset")
+    train = [r for r in records if r.video_id not in val_ids | test_ids]
+    spec = WindowSpec(window, cfg["stride"], crop.size, True, cfg["temporal_sbi"])
+    n = cfg["val_windows_per_clip"]
+    windows = WindowDataset(data, val, spec, None, cfg["seed"] + 1, n, n)
+    return Validation(data, train or val, val, spec, cfg["seed"], windows,
+                      DataLoader(windows, batch_size=batch, collate_fn=collate))
+
+
+def add_int8(out: Path, manifest: Manifest, v: Validation, opts: ExportOptions, console: Console) -> Predictions:
+    """Quantize the folder's fp32 encoder into encoder.onnx, make it the run-time one, score the validation windows."""
+    console.print(f"quantizing the encoder to int8 on {opts.calibration_crops} real crops "
+                  f"(the first {opts.float_convs} convolutions stay float)")
+    quantize_encoder(out / manifest.encoder_fp32, out / "encoder.onnx",
+                     calibration_batches(v.data, v.train, manifest.crop, opts.calibration_crops, v.seed), opts.float_convs)
+    manifest.encoder, manifest.encoder_precision = "encoder.onnx", "int8"
+    write_manifest(out, manifest)
+    console.print("scoring validation windows with the int8 encoder")
+    return onnx_predict(ModelRunner(out, threads=1, precision="int8"), v.loader)
+
+
+def seal(out: Path, manifest: Manifest, v: Validation, run_p: Predictions, check: dict, opts: ExportOptions,
+         console: Console) -> dict:
+    """Check the parity bounds, set the threshold on the run-time encoder's real video windows, write model.json."""
+    failure = parity_failure(check, opts)
+    if failure:
+        raise DfdError(failure)
+    videos = video_windows(v.data, v.val, v.spec, v.seed + 2)
+    if videos is not None:
+        real_windows = onnx_predict(ModelRunner(out, threads=1, precision=opts.precision),
+                                    DataLoader(videos, batch_size=opts.batch, collate_fn=collate)).window_p
+        calibrated_on = f"every window of the validation split's real videos ({len(real_windows)} windows)"
+    else:
+        real_windows = run_p.window_p[run_p.labels == 0]
+        calibrated_on = f"the validation split's real windows, photos included: it holds no real video ({len(real_windows)})"
+        console.print(f"[yellow]note[/] threshold set on {calibrated_on}")
+    threshold = threshold_for_false_alarms(real_windows, opts.target_fpr)
+    manifest.threshold = threshold
+    manifest.metrics = {
+        "validation": level_report(run_p, v.windows, threshold),
+        "target_false_alarm_rate": opts.target_fpr,
+        "threshold_calibrated_on": calibrated_on,
+        "parity": check,
+        "parity_bounds": {"max_p95_abs_dp": opts.max_p95_delta, "max_auc_drop": opts.max_auc_drop},
+        "note": "validation = held-out identities' real windows and their self-blended twins (+ any deepfake clips); "
+                "parity = |p_onnx - p_pytorch| per validation window (p50/p95/max) and the AUCs",
+    }
+    if opts.precision == "int8":
+        manifest.metrics["int8"] = {"float_convs": opts.float_convs, "calibration_crops": opts.calibration_crops,
+                                    "reference": check["int8"].get("reference", "pytorch")}
+    write_manifest(out, manifest)
+    drop = check[opts.precision]["auc_torch"] - check[opts.precision]["auc_onnx"]
+    report = {"threshold": threshold, "parity": check, "auc_drop": drop, "validation": manifest.metrics["validation"]}
+    (out / "export_report.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
 def export(opts: ExportOptions, console: Console) -> dict:
     device = torch.device("cpu")
     model, ck = load_model(opts.checkpoint, device)
     cfg = ck["config"]
     crop = CropSpec.from_dict(ck["crop"])
     data = Dataset(opts.dataset or cfg["dataset"])
-    records = data.records()
-    val_ids = set(ck["split"]["val_videos"])
-    val = [r for r in records if r.video_id in val_ids]
-    if not val:
-        raise DfdError("the checkpoint's validation videos are not in this dataset; pass the training --dataset")
-    wspec = WindowSpec(ck["window"], cfg["stride"], crop.size, True, cfg["temporal_sbi"])
-    n = cfg["val_windows_per_clip"]
-    val_set = WindowDataset(data, val, wspec, None, cfg["seed"] + 1, n, n)
-    loader = DataLoader(val_set, batch_size=opts.batch, collate_fn=collate)
-
-    console.print(f"validation: {len(val)} clips, {len(val_set)} items; scoring with PyTorch")
-    torch_p = predict(model, loader, crop, device)
+    v = validation(data, data.records(), set(ck["split"]["val_videos"]), set(ck["split"].get("test_videos", [])),
+                   ck["window"], crop, cfg, opts.batch)
+    console.print(f"validation: {len(v.val)} clips, {len(v.windows)} items; scoring with PyTorch")
+    torch_p = predict(model, v.loader, crop, device)
 
     with staged_folder(opts.out) as out:
         console.print("exporting ONNX")
         export_encoder(model, crop.size, out / "encoder_fp32.onnx")
         export_temporal(model, ck["window"], out / "temporal.onnx")
-        int8 = opts.precision == "int8"
-        if int8:
-            console.print(f"quantizing the encoder to int8 on {opts.calibration_crops} real crops")
-            held_out = val_ids | set(ck["split"].get("test_videos", []))  # calibration never sees the test split
-            train = [r for r in records if r.video_id not in held_out]
-            quantize_encoder(out / "encoder_fp32.onnx", out / "encoder.onnx",
-                             calibration_batches(data, train or val, crop, opts.calibration_crops, cfg["seed"]))
-
         manifest = Manifest(
             model_id=opts.model_id or f"dfd-{crop.size}px-t{ck['window']}-{dt.date.today():%Y%m%d}",
             crop=crop, window=ck["window"], hop=ck["hop"], feature_dim=model.encoder.dim, threshold=0.5,
-            rnn=ck["model_config"]["rnn"], encoder="encoder.onnx" if int8 else "encoder_fp32.onnx",
-            encoder_fp32="encoder_fp32.onnx", encoder_precision=opts.precision, temporal="temporal.onnx",
+            rnn=ck["model_config"]["rnn"], encoder="encoder_fp32.onnx", encoder_fp32="encoder_fp32.onnx",
+            encoder_precision="fp32", temporal="temporal.onnx",
+            training={
+                "command": ck["command"],
+                "data": ck["data_summary"],
+                "epochs": ck["epoch"],
+                "best_epoch": ck["best_epoch"],
+                "config": {k: value for k, value in cfg.items() if k not in ("dataset", "out")},
+            },
         )
         write_manifest(out, manifest)
-        console.print(f"scoring validation windows with the {'int8 and fp32 ONNX models' if int8 else 'fp32 ONNX model'}")
-        fp32_p = onnx_predict(ModelRunner(out, threads=1, precision="fp32"), loader)
-        run_p = onnx_predict(ModelRunner(out, threads=1, precision="int8"), loader) if int8 else fp32_p  # run-time encoder
+        console.print("scoring validation windows with the fp32 ONNX model")
+        fp32_p = onnx_predict(ModelRunner(out, threads=1, precision="fp32"), v.loader)
+        check = {"fp32": parity(torch_p, fp32_p)}
+        run_p = fp32_p
+        if opts.precision == "int8":
+            run_p = add_int8(out, manifest, v, opts, console)
+            check = {"int8": parity(torch_p, run_p)} | check
+        return seal(out, manifest, v, run_p, check, opts, console)
 
-        videos = video_windows(data, val, wspec, cfg["seed"] + 2)
-        if videos is not None:
-            real_windows = onnx_predict(ModelRunner(out, threads=1, precision=opts.precision),
-                                        DataLoader(videos, batch_size=opts.batch, collate_fn=collate)).window_p
-            calibrated_on = f"every window of the validation split's real videos ({len(real_windows)} windows)"
-        else:
-            real_windows = run_p.window_p[run_p.labels == 0]
-            calibrated_on = f"the validation split's real windows, photos included: it holds no real video ({len(real_windows)})"
-            console.print(f"[yellow]note[/] threshold set on {calibrated_on}")
-        threshold = threshold_for_false_alarms(real_windows, opts.target_fpr)
-        check = {"int8": parity(torch_p, run_p)} if int8 else {}
-        check["fp32"] = parity(torch_p, fp32_p)
-        drop = check[opts.precision]["auc_torch"] - check[opts.precision]["auc_onnx"]
-        failure = parity_failure(check, opts)
-        if failure:
-            raise DfdError(failure)
-        manifest.threshold = threshold
-        manifest.training = {
-            "command": ck["command"],
-            "data": ck["data_summary"],
-            "epochs": ck["epoch"],
-            "best_epoch": ck["best_epoch"],
-            "config": {k: v for k, v in cfg.items() if k not in ("dataset", "out")},
-        }
-        manifest.metrics = {
-            "validation": level_report(run_p, val_set, threshold),
-            "target_false_alarm_rate": opts.target_fpr,
-            "threshold_calibrated_on": calibrated_on,
-            "parity": check,
-            "parity_bounds": {"max_p95_abs_dp": opts.max_p95_delta, "max_auc_drop": opts.max_auc_drop},
-            "note": "validation = held-out identities' real windows and their self-blended twins (+ any deepfake clips); "
-                    "parity = |p_onnx - p_pytorch| per validation window (p50/p95/max) and the AUCs",
-        }
-        write_manifest(out, manifest)
-        report = {"threshold": threshold, "parity": check, "auc_drop": drop, "validation": manifest.metrics["validation"]}
-        (out / "export_report.json").write_text(json.dumps(report, indent=2) + "\n")
-    return report
+
+def requantize(model_dir: Path, dataset: Path, opts: ExportOptions, console: Console) -> dict:
+    """Give an exported fp32 model folder an int8 encoder, without its checkpoint.
+
+    The reference is the folder's fp32 ONNX encoder (its export held it to PyTorch within 1e-5); the
+    validation split is the training run's, rebuilt from the dataset with the seed and fractions that
+    model.json records, and checked against the split sizes it records.
+    """
+    manifest = load_manifest(model_dir)
+    if not manifest.encoder_fp32 or not manifest.training:
+        raise DfdError(f"{model_dir}: dfd quantize needs a model exported with its fp32 encoder and training record")
+    cfg = manifest.training["config"]
+    data = Dataset(dataset)
+    records = data.records()
+    rest, test = hold_out(records, cfg["test_fraction"])
+    train, val = split(rest, cfg["val_fraction"], cfg["seed"])
+    if {"train": data_summary(train), "val": data_summary(val)} != {k: manifest.training["data"][k] for k in ("train", "val")}:
+        raise DfdError(f"{dataset} is not the dataset {manifest.model_id} was trained on: its splits differ from model.json's")
+    v = validation(data, records, {r.video_id for r in val}, {r.video_id for r in test}, manifest.window,
+                   manifest.crop, cfg, opts.batch)
+    console.print(f"validation: {len(v.val)} clips, {len(v.windows)} items; scoring with the fp32 ONNX encoder")
+    fp32_p = onnx_predict(ModelRunner(model_dir, threads=1, precision="fp32"), v.loader)
+    with staged_folder(opts.out) as out:
+        for name in manifest.files:
+            shutil.copy2(model_dir / name, out / name)
+        manifest.encoder, manifest.encoder_precision = manifest.encoder_fp32, "fp32"
+        run_p = add_int8(out, manifest, v, opts, console)
+        check = {"int8": parity(fp32_p, run_p) | {"reference": "fp32 onnx"},
+                 "fp32": manifest.metrics.get("parity", {}).get("fp32", {})}
+        return seal(out, manifest, v, run_p, check, replace(opts, precision="int8"), console)

@@ -1,0 +1,70 @@
+"""Which convolutions to keep float in the int8 encoder: parity and speed per choice (issue 17).
+
+For each --float-convs value, `dfd quantize`'s own code quantizes the model folder's fp32 encoder
+into a scratch folder and scores the training run's validation windows with it; the table gives
+|p_int8 - p_fp32| per window (p50/p95/max), the validation AUC, and the encoder's median time for
+one face at one thread. Writes Markdown to stdout:
+`python training/recipes/int8_parity.py edge_model/models/default --dataset DATASET > training/reports/int8_parity.md`
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+
+from bench.host import cpu_line, host_facts
+from edge_model.manifest import ENCODER_INPUT, load_manifest
+from edge_model.runner import make_session
+from training.exporter import ExportOptions, requantize
+
+# 0: all int8; 1: the stem float; 3: + stage 1 (block 0); 9: + stage 2 (blocks 1-2); 15: + stage 3 (blocks 3-4)
+CHOICES = (0, 1, 3, 9, 15)
+
+
+def ms_per_face(path: Path, size: int, runs: int = 200) -> float:
+    session = make_session(path, threads=1)
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 3, size, size)).astype(np.float32)
+    for _ in range(10):
+        session.run(None, {ENCODER_INPUT: x})
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        session.run(None, {ENCODER_INPUT: x})
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times) * 1e3)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("model", type=Path)
+    ap.add_argument("--dataset", type=Path, required=True)
+    args = ap.parse_args()
+    manifest = load_manifest(args.model)
+    quiet = Console(file=io.StringIO())
+    print(f"# Int8 encoder: which convolutions stay float ({manifest.model_id})\n")
+    print("Validation windows of the model's training run (not the test split); dp = p_int8 - p_fp32 per window.")
+    print(f"Time: median of 200 runs, one face, one thread, batch 1, on {cpu_line(host_facts())}.\n")
+    print("| float convolutions | what stays float | p50 abs dp | p95 abs dp | max abs dp | val AUC fp32 -> int8 | ms / face |")
+    print("|---|---|---|---|---|---|---|")
+    what = {0: "nothing", 1: "the stem", 3: "stem + stage 1", 9: "stem + stages 1-2", 15: "stem + stages 1-3"}
+    fp32_ms = ms_per_face(args.model / manifest.encoder_fp32, manifest.crop.size)
+    for k in CHOICES:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "m"
+            opts = ExportOptions(None, out, args.dataset, target_fpr=manifest.metrics["target_false_alarm_rate"],
+                                 max_auc_drop=1.0, max_p95_delta=1.0, float_convs=k)
+            p = requantize(args.model, args.dataset, opts, quiet)["parity"]["int8"]
+            ms = ms_per_face(out / "encoder.onnx", manifest.crop.size)
+        print(f"| {k} | {what[k]} | {p['p50_abs_dp']:.4f} | {p['p95_abs_dp']:.4f} | {p['max_abs_dp']:.4f} | "
+              f"{p['auc_torch']:.4f} -> {p['auc_onnx']:.4f} | {ms:.2f} |", flush=True)
+    print(f"| fp32 | everything | 0 | 0 | 0 | - | {fp32_ms:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
