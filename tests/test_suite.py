@@ -235,3 +235,10 @@ def test_export_fails_on_the_p95_window_delta_in_one_line_and_writes_no_model(pr
     assert quantized.metrics["target_false_alarm_rate"] == manifest.metrics["target_false_alarm_rate"]
     assert (fp32 / "encoder_fp32.onnx").read_bytes() == before["encoder_fp32.onnx"]
     assert ModelRunner(fp32).encode(np.zeros((1, size, size, 3), np.uint8)).shape == (1, manifest.feature_dim)
+
+    # The suite takes the model folder for RUN: its training record rebuilds the run's split from the dataset.
+    assert main(["evaluate", str(ds), "--suite", str(fp32), "--model", str(fp32), "--bootstrap", "20",
+                 "--out", str(tmp_path / "suite")]) == 0
+    rebuilt = json.loads((tmp_path / "suite" / "suite.json").read_text())["split"]
+    trained = json.loads((run / "split.json").read_text())
+    assert (rebuilt["val_videos"], rebuilt["test_videos"]) == (len(trained["val_videos"]), len(trained["test_videos"]))

@@ -25,9 +25,9 @@ from training.config import FLOAT_CONVS
 from training.metrics import roc_auc, threshold_for_false_alarms
 from training.onnx_export import export_encoder, export_temporal, quantize_encoder
 from training.scoring import Predictions, level_report, onnx_predict, predict
-from training.splits import hold_out, split
+from training.splits import model_splits
 from training.store import ClipRecord, Dataset
-from training.trainer import data_summary, load_model
+from training.trainer import load_model
 from training.windows import WindowDataset, WindowSpec, collate
 
 
@@ -241,15 +241,11 @@ def requantize(model_dir: Path, dataset: Path, opts: ExportOptions, console: Con
     manifest = load_manifest(model_dir)
     if not manifest.encoder_fp32 or not manifest.training:
         raise DfdError(f"{model_dir}: dfd quantize needs a model exported with its fp32 encoder and training record")
-    cfg = manifest.training["config"]
     data = Dataset(dataset)
     records = data.records()
-    rest, test = hold_out(records, cfg["test_fraction"])
-    train, val = split(rest, cfg["val_fraction"], cfg["seed"])
-    if {"train": data_summary(train), "val": data_summary(val)} != {k: manifest.training["data"][k] for k in ("train", "val")}:
-        raise DfdError(f"{dataset} is not the dataset {manifest.model_id} was trained on: its splits differ from model.json's")
+    _, val, test = model_splits(records, manifest.training, manifest.model_id, dataset)
     v = validation(data, records, {r.video_id for r in val}, {r.video_id for r in test}, manifest.window,
-                   manifest.crop, cfg, opts.batch)
+                   manifest.crop, manifest.training["config"], opts.batch)
     console.print(f"validation: {len(v.val)} clips, {len(v.windows)} items; scoring with the fp32 ONNX encoder")
     fp32_p = onnx_predict(ModelRunner(model_dir, threads=1, precision="fp32"), v.loader)
     with staged_folder(opts.out) as out:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 
+from edge_model.errors import DfdError
 from training.sources import IDENTITY_SEP
 from training.store import ClipRecord
 
@@ -70,3 +71,40 @@ def hold_out(records: list[ClipRecord], test_fraction: float) -> tuple[list[Clip
     if test_fraction <= 0:
         return records, []
     return _partition(records, test_fraction, "test")
+
+
+def run_splits(records: list[ClipRecord], cfg: dict) -> tuple[list[ClipRecord], list[ClipRecord], list[ClipRecord]]:
+    """(train, val, test) as `dfd train` cuts them from its config (seed, fractions, real_only)."""
+    rest, test = hold_out(records, cfg["test_fraction"])
+    train, val = split(rest, cfg["val_fraction"], cfg["seed"])
+    if cfg.get("real_only"):
+        train = [r for r in train if r.label == 0]
+    return train, val, test
+
+
+def data_summary(records: list[ClipRecord]) -> dict:
+    """Counts only: no paths, no names."""
+    def count(rs: list[ClipRecord]) -> dict:
+        return {
+            "videos": len({r.video_id for r in rs}),
+            "identities": len({r.group for r in rs}),
+            "clips": len(rs),
+            "faces": sum(r.n_frames for r in rs),
+        }
+
+    real = [r for r in records if r.label == 0]
+    fake = [r for r in records if r.label == 1]
+    return {"real": count(real), "fake": count(fake), "methods": sorted({r.method for r in fake})}
+
+
+def model_splits(records: list[ClipRecord], training: dict, model_id: str, dataset: object
+                 ) -> tuple[list[ClipRecord], list[ClipRecord], list[ClipRecord]]:
+    """A trained model's (train, val, test), rebuilt from its dataset with what its model.json records.
+
+    Refused unless every split's counts match the recorded ones: another dataset would cut other splits.
+    """
+    train, val, test = run_splits(records, training["config"])
+    rebuilt = {"train": data_summary(train), "val": data_summary(val), "test": data_summary(test)}
+    if rebuilt != {k: training["data"].get(k) for k in rebuilt}:
+        raise DfdError(f"{dataset} is not the dataset {model_id} was trained on: its splits differ from model.json's")
+    return train, val, test

@@ -30,10 +30,11 @@ import numpy as np
 from rich.console import Console
 
 from edge_model.errors import DfdError
-from edge_model.manifest import Manifest, load_manifest
+from edge_model.manifest import MANIFEST, Manifest, load_manifest
 from edge_model.settings import PipelineSettings
 from training.metrics import at_threshold, bootstrap_auc, roc_auc
 from training.sources import MediaItem, discover, labelled_folder
+from training.splits import model_splits
 from training.store import ClipRecord, Dataset
 
 SPLIT_FILE = "split.json"
@@ -46,7 +47,7 @@ SCORE_RULE = "score >= threshold"
 class SuiteOptions:
     model: Path
     out: Path
-    run: Path  # the training run (RUN/split.json), or the split file itself
+    run: Path  # the training run (RUN/split.json), the split file itself, or a model folder (its training record)
     dataset: Path | None = None  # the prepared dataset the run trained on
     real_videos: list[Path] = field(default_factory=list)  # folders the real videos were prepared from
     dev: Path | None = None  # holds dfdc_face_crops/ and fake_clips/
@@ -147,10 +148,24 @@ def held_out_videos(folders: list[Path], video_ids: set[str]) -> tuple[list[Medi
     return items, None
 
 
+def model_split(model: Path, dataset: Path) -> dict:
+    """A model folder's split, rebuilt from its dataset with what model.json records (as `dfd quantize` does)."""
+    manifest = load_manifest(model)
+    if not manifest.training:
+        raise FileNotFoundError(f"{model}/{MANIFEST} has no training record to rebuild its split from")
+    _, val, test = model_splits(Dataset(dataset).records(), manifest.training, manifest.model_id, dataset)
+    cfg = manifest.training["config"]
+    return {"seed": cfg["seed"], "val_fraction": cfg["val_fraction"], "test_fraction": cfg["test_fraction"],
+            "val_videos": sorted({r.video_id for r in val}), "test_videos": sorted({r.video_id for r in test})}
+
+
 def test_split(opts: SuiteOptions) -> tuple[Dataset | None, list[ClipRecord], dict, str | None]:
     """The dataset, its clips in the run's test split, the split's summary, and why there are none."""
+    is_model = (opts.run / MANIFEST).is_file()
+    if is_model and opts.dataset is None:
+        return None, [], {}, "no prepared dataset given (DATA) to rebuild the model's split from"
     try:
-        split = read_split(opts.run)
+        split = model_split(opts.run, opts.dataset) if is_model else read_split(opts.run)
     except FileNotFoundError as exc:
         return None, [], {}, str(exc)
     info = {"seed": split.get("seed"), "val_fraction": split.get("val_fraction"),

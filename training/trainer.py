@@ -29,8 +29,8 @@ from training.augment import AugmentConfig, normalize_tensor
 from training.config import ModelConfig, TrainConfig
 from training.model import DeepfakeDetector
 from training.scoring import Predictions, encode_plan, predict, window_metrics
-from training.splits import hold_out, split
-from training.store import ClipRecord, Dataset
+from training.splits import data_summary, run_splits
+from training.store import Dataset
 from training.windows import WindowDataset, WindowSpec, collate
 
 
@@ -46,21 +46,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def data_summary(records: list[ClipRecord]) -> dict:
-    """Counts only: no paths, no names."""
-    def count(rs: list[ClipRecord]) -> dict:
-        return {
-            "videos": len({r.video_id for r in rs}),
-            "identities": len({r.group for r in rs}),
-            "clips": len(rs),
-            "faces": sum(r.n_frames for r in rs),
-        }
-
-    real = [r for r in records if r.label == 0]
-    fake = [r for r in records if r.label == 1]
-    return {"real": count(real), "fake": count(fake), "methods": sorted({r.method for r in fake})}
 
 
 def lr_factor(step: int, total: int, warmup: int) -> float:
@@ -90,10 +75,7 @@ class Trainer:
         seed_everything(cfg.seed)
         self.crop = CropSpec(cfg.size, stored.margin, stored.align, stored.mean, stored.std)
 
-        rest, test = hold_out(self.data.records(), cfg.test_fraction)
-        train, val = split(rest, cfg.val_fraction, cfg.seed)
-        if cfg.real_only:
-            train = [r for r in train if r.label == 0]
+        train, val, test = run_splits(self.data.records(), asdict(cfg))
         if not train:
             raise DfdError("no training clips after the split")
         if not val:

@@ -51,7 +51,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     run_time.add_argument("--detector-range", dest="detector_range", help="auto, short or full")
     run_time.add_argument("--detect-every", dest="detect_every", type=int, help="detect every k-th frame")
     suite = p.add_argument_group("evaluation suite")
-    suite.add_argument("--suite", type=Path, metavar="RUN", help="run the suite on RUN's test split (RUN/split.json)")
+    suite.add_argument("--suite", type=Path, metavar="RUN",
+                       help="run the suite on RUN's test split (RUN/split.json); RUN may be a model folder, whose "
+                            "model.json's training record rebuilds the split from DATA")
     suite.add_argument("--real-videos", type=Path, action="append", default=[],
                        help="a folder the run's real videos were prepared from (repeatable)")
     suite.add_argument("--dev", type=Path, help="the dev folder: dfdc_face_crops/{real,fake}/ and fake_clips/")

@@ -53,8 +53,10 @@ if [ -z "$FP32_MODEL" ]; then
     --mix-fakes 2 --mix-sbi 1 --mix-swap 1
   stamp export
   dfd export "$WORK/run/best.pt" --out "$WORK/model" --target-fpr 0.02 --model-id dfd-default-160-t4-mix --precision fp32
+  split_from="$WORK/run"  # RUN/split.json
 else
   rm -rf "$WORK/model" && cp -r "$FP32_MODEL" "$WORK/model"
+  split_from="$WORK/model"  # its model.json's training record rebuilds the split from the dataset
 fi
 
 # 3b. The int8 encoder (static QDQ; the stem and blocks 0-2 stay float, training/reports/int8_parity.md),
@@ -70,7 +72,7 @@ fi
 
 # 4. The evaluation suite on the test split and dev/ (the numbers of MODEL_CARD.md).
 stamp suite
-dfd evaluate "$WORK/dataset" --suite "$WORK/run" --model "$WORK/model" \
+dfd evaluate "$WORK/dataset" --suite "$split_from" --model "$WORK/model" \
   --real-videos "$DATA/real_faces" --dev "$DATA/dev" --pad 0.3 --fps 10 --out "$WORK/suite"
 
 # 5. Record the suite's summary in model.json (the model files and their hashes are unchanged).
