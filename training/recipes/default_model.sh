@@ -14,7 +14,7 @@
 #   FP32_MODEL  a model folder this recipe exported (e.g. edge_model/models/default): skip training and
 #            the export, and start from that folder at step 3b. The packaged model was trained and
 #            exported fp32 by this recipe before step 3b existed, then given its int8 encoder with
-#            FP32_MODEL=edge_model/models/default INSTALL=1 (about 15 min).
+#            FP32_MODEL=edge_model/models/default INSTALL=1 (about 10 min).
 # dev/ is never trained on, and the run's test split (10% of identities and of DFDC originals) is
 # used by nothing but the suite: epochs and the threshold are picked on the validation split.
 set -euo pipefail
