@@ -227,6 +227,9 @@ def test_export_fails_on_the_p95_window_delta_in_one_line_and_writes_no_model(pr
     (other / "index.jsonl").write_text("".join(lines[:-1]))
     assert main(["quantize", str(fp32), "--dataset", str(other)]) == 2
     assert "is not the dataset dfd-" in capsys.readouterr().err
+    untrained = make_tiny_model(tmp_path / "models" / "tiny", size=64)  # no training record to rebuild a split from
+    assert main(["quantize", str(untrained), "--dataset", str(ds)]) == 2
+    assert "model.json has no training record" in capsys.readouterr().err
     assert main(["quantize", str(fp32), "--dataset", str(ds), "--calibration-crops", "16", "--max-auc-drop", "1.0",
                  "--max-p95-delta", "1.0"]) == 0
     quantized = load_manifest(fp32)

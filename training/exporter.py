@@ -239,8 +239,8 @@ def requantize(model_dir: Path, dataset: Path, opts: ExportOptions, console: Con
     model.json records, and checked against the split sizes it records.
     """
     manifest = load_manifest(model_dir)
-    if not manifest.encoder_fp32 or not manifest.training:
-        raise DfdError(f"{model_dir}: dfd quantize needs a model exported with its fp32 encoder and training record")
+    if not manifest.encoder_fp32:
+        raise DfdError(f"{model_dir}: dfd quantize needs the model's fp32 encoder, and model.json names none")
     data = Dataset(dataset)
     records = data.records()
     _, val, test = model_splits(records, manifest.training, manifest.model_id, dataset)

@@ -103,6 +103,8 @@ def model_splits(records: list[ClipRecord], training: dict, model_id: str, datas
 
     Refused unless every split's counts match the recorded ones: another dataset would cut other splits.
     """
+    if not {"config", "data"} <= set(training or {}):
+        raise DfdError(f"{model_id}: model.json has no training record (config and data counts) to rebuild its splits from")
     train, val, test = run_splits(records, training["config"])
     rebuilt = {"train": data_summary(train), "val": data_summary(val), "test": data_summary(test)}
     if rebuilt != {k: training["data"].get(k) for k in rebuilt}:

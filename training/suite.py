@@ -151,8 +151,6 @@ def held_out_videos(folders: list[Path], video_ids: set[str]) -> tuple[list[Medi
 def model_split(model: Path, dataset: Path) -> dict:
     """A model folder's split, rebuilt from its dataset with what model.json records (as `dfd quantize` does)."""
     manifest = load_manifest(model)
-    if not manifest.training:
-        raise FileNotFoundError(f"{model}/{MANIFEST} has no training record to rebuild its split from")
     _, val, test = model_splits(Dataset(dataset).records(), manifest.training, manifest.model_id, dataset)
     cfg = manifest.training["config"]
     return {"seed": cfg["seed"], "val_fraction": cfg["val_fraction"], "test_fraction": cfg["test_fraction"],
