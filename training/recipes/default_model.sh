@@ -9,6 +9,7 @@
 # Environment:
 #   DATA     ../shared/data by default (real_faces/, real_photos/, dfdc_faces/pairs.csv, dev/)
 #   MINUTES  the training budget (default 80)
+#   SIZE     the input size in pixels (default 160; 112 is the cheaper alternative, training/reports/size_112.md)
 #   INSTALL  1 copies the model into edge_model/models/default/ and the suite's report into
 #            training/reports/ (default 0)
 #   FP32_MODEL  a model folder this recipe exported (e.g. edge_model/models/default): skip training and
@@ -21,22 +22,23 @@ set -euo pipefail
 DATA=${DATA:-../shared/data}
 WORK=${1:-/tmp/dfd-default}
 MINUTES=${MINUTES:-80}
+SIZE=${SIZE:-160}
 INSTALL=${INSTALL:-0}
 FP32_MODEL=${FP32_MODEL:-}
 mkdir -p "$WORK"
 stamp() { echo "[$(date -u +%H:%M:%S)] $*"; }
 
-# 1. Faces: 160 px aligned crops at margin 1.2 (the crop contract; training/reports/crop_margin.md:
+# 1. Faces: $SIZE px (160) aligned crops at margin 1.2 (the crop contract; training/reports/crop_margin.md:
 #    at 1.2, 82% of a crop lies inside DFDC's tight crops, 52% at the old 1.5), 10 fps, with
 #    468-point face-mesh landmarks (the self-blending and face-swap masks). Identity groups for the
 #    people who appear in several files. DFDC pairs: padded 0.3 per side, the face found on the real
 #    crop, both crops cut with that box.
 stamp preprocess
 dfd preprocess --real "$DATA/real_faces" --real "$DATA/real_photos" --groups training/recipes/shared_data_groups.csv \
-  --size 160 --margin 1.2 --fps 10 --workers 2 --out "$WORK/dataset"
-dfd preprocess --pairs "$DATA/dfdc_faces/pairs.csv" --size 160 --margin 1.2 --workers 2 --out "$WORK/dataset"
+  --size "$SIZE" --margin 1.2 --fps 10 --workers 2 --out "$WORK/dataset"
+dfd preprocess --pairs "$DATA/dfdc_faces/pairs.csv" --size "$SIZE" --margin 1.2 --workers 2 --out "$WORK/dataset"
 
-# 2. Train: EfficientNet-Lite0 (ImageNet) + bidirectional GRU, full fine-tune, 160 px, T=4 frames, hop 2.
+# 2. Train: EfficientNet-Lite0 (ImageNet) + bidirectional GRU, full fine-tune, $SIZE px, T=4 frames, hop 2.
 #    Items: DFDC pairs, self-blended twins and cross-identity face swaps of real faces, 2:1:1
 #    (training/reports/ablation.md: the mixture beats each source alone, 160 px beats 112 px;
 #    DFDC pairs get twice the share because they are the only real deepfakes and are seen only about
@@ -47,12 +49,12 @@ dfd preprocess --pairs "$DATA/dfdc_faces/pairs.csv" --size 160 --margin 1.2 --wo
 #    split's real videos above it.
 if [ -z "$FP32_MODEL" ]; then
   stamp train
-  dfd train "$WORK/dataset" --out "$WORK/run" --size 160 --window 4 --hop 2 --batch 16 --epochs 60 \
+  dfd train "$WORK/dataset" --out "$WORK/run" --size "$SIZE" --window 4 --hop 2 --batch 16 --epochs 60 \
     --max-items-per-epoch 1600 --max-minutes "$MINUTES" --val-fraction 0.08 --test-fraction 0.1 \
     --val-windows-per-clip 2 --aux-weight 1.0 --patience 60 --threads 2 --workers 1 --seed 0 \
     --mix-fakes 2 --mix-sbi 1 --mix-swap 1
   stamp export
-  dfd export "$WORK/run/best.pt" --out "$WORK/model" --target-fpr 0.02 --model-id dfd-default-160-t4-mix --precision fp32
+  dfd export "$WORK/run/best.pt" --out "$WORK/model" --target-fpr 0.02 --model-id "dfd-default-$SIZE-t4-mix" --precision fp32
   split_from="$WORK/run"  # RUN/split.json
 else
   rm -rf "$WORK/model" && cp -r "$FP32_MODEL" "$WORK/model"
