@@ -46,17 +46,20 @@ DEFAULT = WatchConfig("default", None, None)
 INTEGRATIONS = WatchConfig("default, MQTT + webhook + metrics + web on", None, None, integrations=True)
 
 
+def low_end() -> WatchConfig | None:
+    """configs/low-end.toml pinned to one core, or None where there is no taskset to pin it."""
+    path = CONFIG_DIR / "low-end.toml"
+    if not path.is_file():
+        raise DfdError(f"the low-end config {path} is missing: reinstall dfd")
+    return WatchConfig("low-end.toml, 1 core (taskset -c 0)", path, "0") if shutil.which("taskset") else None
+
+
 def configs(ctx: Context) -> list[WatchConfig]:
     out = [DEFAULT] + ([INTEGRATIONS] if integrations.available() else [])
     cores = DEFAULT.cores()
     if not ctx.plan.quick and cores > 1:
         out.append(WatchConfig(f"default, --workers {cores}", None, None, ("--workers", str(cores))))
-    low_end = CONFIG_DIR / "low-end.toml"
-    if not low_end.is_file():
-        raise DfdError(f"the low-end config {low_end} is missing: reinstall dfd")
-    if shutil.which("taskset"):
-        out.append(WatchConfig("low-end.toml, 1 core (taskset -c 0)", low_end, "0"))
-    return out
+    return out + [c for c in (low_end(),) if c is not None]
 
 
 def steps(ctx: Context) -> int:
