@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from edge_model.errors import DfdError
 from training.onnx_export import float_part
 
 
@@ -36,5 +37,5 @@ def test_the_float_part_is_what_feeds_the_first_int8_conv():
 
 
 def test_a_float_part_past_the_last_conv_is_refused():
-    with pytest.raises(ValueError, match=r"float_convs must be in \[0, 2\], not 3"):
+    with pytest.raises(DfdError, match=r"--float-convs must be in \[0, 2\] for this encoder, not 3"):
         float_part(_chain(), 3)

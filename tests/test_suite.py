@@ -227,6 +227,8 @@ def test_export_fails_on_the_p95_window_delta_in_one_line_and_writes_no_model(pr
     (other / "index.jsonl").write_text("".join(lines[:-1]))
     assert main(["quantize", str(fp32), "--dataset", str(other)]) == 2
     assert "is not the dataset dfd-" in capsys.readouterr().err
+    assert main(["quantize", str(fp32), "--dataset", str(ds), "--float-convs", "1000"]) == 2
+    assert "--float-convs must be in [0, " in capsys.readouterr().err.strip().splitlines()[-1]
     untrained = make_tiny_model(tmp_path / "models" / "tiny", size=64)  # no training record to rebuild a split from
     assert main(["quantize", str(untrained), "--dataset", str(ds)]) == 2
     assert "model.json has no training record" in capsys.readouterr().err

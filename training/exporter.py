@@ -231,7 +231,7 @@ def export(opts: ExportOptions, console: Console) -> dict:
         return seal(out, manifest, v, run_p, check, opts, console)
 
 
-def requantize(model_dir: Path, dataset: Path, opts: ExportOptions, console: Console) -> dict:
+def requantize(model_dir: Path, opts: ExportOptions, console: Console) -> dict:
     """Give an exported fp32 model folder an int8 encoder, without its checkpoint.
 
     The reference is the folder's fp32 ONNX encoder (its export held it to PyTorch within 1e-5); the
@@ -241,9 +241,11 @@ def requantize(model_dir: Path, dataset: Path, opts: ExportOptions, console: Con
     manifest = load_manifest(model_dir)
     if not manifest.encoder_fp32:
         raise DfdError(f"{model_dir}: dfd quantize needs the model's fp32 encoder, and model.json names none")
-    data = Dataset(dataset)
+    if opts.dataset is None:
+        raise DfdError("dfd quantize needs the dataset the model was trained on (--dataset)")
+    data = Dataset(opts.dataset)
     records = data.records()
-    _, val, test = model_splits(records, manifest.training, manifest.model_id, dataset)
+    _, val, test = model_splits(records, manifest.training, manifest.model_id, opts.dataset)
     v = validation(data, records, {r.video_id for r in val}, {r.video_id for r in test}, manifest.window,
                    manifest.crop, manifest.training["config"], opts.batch)
     console.print(f"validation: {len(v.val)} clips, {len(v.windows)} items; scoring with the fp32 ONNX encoder")

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from edge_model.errors import DfdError
 from edge_model.manifest import ENCODER_INPUT, ENCODER_OUTPUT, TEMPORAL_INPUT, TEMPORAL_OUTPUT
 from training.model import DeepfakeDetector, ProbabilityHead
 
@@ -62,18 +63,16 @@ def float_part(graph, first_int8_conv: int) -> list[str]:
     """
     convs = [n for n in graph.node if n.op_type == "Conv"]
     if not 0 <= first_int8_conv < len(convs):
-        raise ValueError(f"float_convs must be in [0, {len(convs) - 1}], not {first_int8_conv}")
-    if first_int8_conv == 0:
-        return []
-    producer = {out: n for n in graph.node for out in n.output}
-    seen: dict[str, None] = {}
-    todo = [convs[first_int8_conv].input[0]]
+        raise DfdError(f"--float-convs must be in [0, {len(convs) - 1}] for this encoder, not {first_int8_conv}")
+    producer = {out: i for i, n in enumerate(graph.node) for out in n.output}
+    seen: set[int] = set()
+    todo = [convs[first_int8_conv].input[0]] if first_int8_conv else []
     while todo:
-        node = producer.get(todo.pop())
-        if node is not None and node.name not in seen:
-            seen[node.name] = None
-            todo.extend(node.input)
-    return list(seen)
+        i = producer.get(todo.pop())
+        if i is not None and i not in seen:
+            seen.add(i)
+            todo.extend(graph.node[i].input)
+    return [graph.node[i].name for i in sorted(seen)]
 
 
 def quantize_encoder(fp32: Path, int8: Path, calibration: list[np.ndarray], float_convs: int = 0) -> None:

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     opts = ExportOptions(None, out, args.dataset, target_fpr=target_fpr, max_auc_drop=args.max_auc_drop,
                          max_p95_delta=args.max_p95_delta, calibration_crops=args.calibration_crops,
                          float_convs=args.float_convs)
-    report = requantize(args.model, args.dataset, opts, console)
+    report = requantize(args.model, opts, console)
     p = report["parity"]["int8"]
     console.print(
         f"int8 encoder written to {out}: threshold {report['threshold']:.4f}; int8 vs fp32 |dp| p50/p95/max "

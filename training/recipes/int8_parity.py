@@ -59,7 +59,7 @@ def main() -> None:
             out = Path(tmp) / "m"
             opts = ExportOptions(None, out, args.dataset, target_fpr=manifest.metrics["target_false_alarm_rate"],
                                  max_auc_drop=1.0, max_p95_delta=1.0, float_convs=k)
-            p = requantize(args.model, args.dataset, opts, quiet)["parity"]["int8"]
+            p = requantize(args.model, opts, quiet)["parity"]["int8"]
             ms = ms_per_face(out / "encoder.onnx", manifest.crop.size)
         print(f"| {k} | {what[k]} | {p['p50_abs_dp']:.4f} | {p['p95_abs_dp']:.4f} | {p['max_abs_dp']:.4f} | "
               f"{p['auc_torch']:.4f} -> {p['auc_onnx']:.4f} | {ms:.2f} |", flush=True)
