@@ -40,7 +40,8 @@ dfd preprocess --pairs "$DATA/dfdc_faces/pairs.csv" --size "$SIZE" --margin 1.2 
 
 # 2. Train: EfficientNet-Lite0 (ImageNet) + bidirectional GRU, full fine-tune, $SIZE px, T=4 frames, hop 2.
 #    Items: DFDC pairs, self-blended twins and cross-identity face swaps of real faces, 2:1:1
-#    (training/reports/ablation.md: the mixture beats each source alone, 160 px beats 112 px;
+#    (training/reports/ablation.md: the mixture beats each source alone; 160 px beat 112 px in 7 minutes,
+#    but not in 80 on DFDC's ranking, training/reports/size_112.md;
 #    DFDC pairs get twice the share because they are the only real deepfakes and are seen only about
 #    1.4 times each in this budget). One augmentation draw for both images of a pair.
 #    The epoch with the best mean validation AUC over the three kinds of fake is kept; 1600 items an
