@@ -136,7 +136,9 @@ class DecisionRule:
     @staticmethod
     def _change(kind: Literal["new", "open", "end"], track: int, s: _Track, p: float, ts: float) -> AlertChange:
         started = s.since if s.since is not None else ts
-        return AlertChange(kind, track, started, ts, p, max(s.scores), sum(s.scores) / len(s.scores))
+        peak = max(s.scores)
+        mean = min(peak, sum(s.scores) / len(s.scores))  # the sum's rounding can lift equal scores' mean 1 ulp
+        return AlertChange(kind, track, started, ts, p, peak, mean)
 
 
 def sustained_score(times: list[float], scores: list[float], min_duration_s: float) -> float | None:
