@@ -59,12 +59,12 @@ class ProcessTable:
     """Every child of one run. `check` is called from the supervisor's loop."""
 
     def __init__(
-        self, settings: StreamSection, mp_context: Any, notice: Callable[[str], None],
+        self, settings: StreamSection, launcher: Any, notice: Callable[[str], None],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.children: list[Child] = []
-        self._mp = mp_context
+        self._launcher = launcher  # stream.launch.Launcher (or a test fake): Process(target=, args=, name=, daemon=)
         self.notice = notice
         self._clock = clock
 
@@ -73,7 +73,7 @@ class ProcessTable:
 
     def start(self) -> None:
         for child in self.children:
-            child.start(self._mp, self._clock())
+            child.start(self._launcher, self._clock())
 
     def of_kind(self, kind: Kind) -> list[Child]:
         return [c for c in self.children if c.kind == kind]
@@ -101,7 +101,7 @@ class ProcessTable:
                 if now >= child.retry_at:
                     child.retry_at = None
                     self.notice(f"{child.kind} {child.name}: trying again")
-                    child.start(self._mp, now)
+                    child.start(self._launcher, now)
                 continue
             code = child.proc.exitcode
             if code is None:
@@ -112,7 +112,7 @@ class ProcessTable:
                     child.proc.join(2)
                     child.stalls += 1
                     child.restarts += 1
-                    child.start(self._mp, now)
+                    child.start(self._launcher, now)
                 continue
             self._exited(child, code, now)
 
@@ -146,7 +146,7 @@ class ProcessTable:
             f"{child.kind} {child.name} exited ({exit_text(code)}); "
             f"restart ({len(child.crashes)} of {budget} in {window:.0f} s)"
         )
-        child.start(self._mp, now)
+        child.start(self._launcher, now)
 
     def finished(self) -> bool:
         """Every capture done for good (files ended, sources unusable), or every worker."""

@@ -11,33 +11,11 @@ never half-read.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from multiprocessing import shared_memory
-
 import numpy as np
 
-HEADER = np.dtype([("seq", "<i8"), ("ts", "<f8"), ("width", "<i4"), ("height", "<i4")])
-HEADER_BYTES = 32  # HEADER.itemsize (24) padded so every slot's pixels start 32-byte aligned
-BUSY = -1
-EMPTY = -2
+from stream.shm import BUSY, HEADER_BYTES, RingSpec, Segment, create_ring
 
-
-@dataclass(frozen=True)
-class RingSpec:
-    """Everything a process needs to attach to a ring (it is pickled to the children)."""
-
-    name: str
-    slots: int
-    max_width: int
-    max_height: int
-
-    @property
-    def slot_bytes(self) -> int:
-        return HEADER_BYTES + self.max_width * self.max_height * 3
-
-    @property
-    def total_bytes(self) -> int:
-        return self.slots * self.slot_bytes
+HEADER = np.dtype([("seq", "<i8"), ("ts", "<f8"), ("width", "<i4"), ("height", "<i4")])  # shm.HEADER_FORMAT
 
 
 class FrameRing:
@@ -45,13 +23,10 @@ class FrameRing:
 
     def __init__(self, spec: RingSpec, create: bool = False) -> None:
         self.spec = spec
-        if create:
-            self._shm = shared_memory.SharedMemory(spec.name, create=True, size=spec.total_bytes)
-        else:
-            self._shm = shared_memory.SharedMemory(spec.name)
-            if self._shm.size < spec.total_bytes:
-                self._shm.close()
-                raise ValueError(f"ring {spec.name}: segment is smaller than its spec")
+        self._shm = create_ring(spec) if create else Segment(spec.name)
+        if self._shm.size < spec.total_bytes:
+            self._shm.close()
+            raise ValueError(f"ring {spec.name}: segment is smaller than its spec")
         buf = self._shm.buf
         self._headers = [
             np.ndarray((1,), HEADER, buffer=buf, offset=i * spec.slot_bytes) for i in range(spec.slots)
@@ -65,9 +40,6 @@ class FrameRing:
             )
             for i in range(spec.slots)
         ]
-        if create:
-            for h in self._headers:
-                h["seq"] = EMPTY
         # A restarted writer goes on after the highest number already in the ring.
         self._next_seq = max(0, max(int(h["seq"][0]) for h in self._headers) + 1)
 
@@ -125,7 +97,4 @@ class FrameRing:
 
     def unlink(self) -> None:
         """Remove the segment (the creator does this once, at shutdown)."""
-        try:
-            self._shm.unlink()
-        except FileNotFoundError:
-            pass
+        self._shm.unlink()

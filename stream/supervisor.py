@@ -13,7 +13,6 @@ output and the benchmarks all read.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import shutil
 import tempfile
 import time
@@ -30,9 +29,10 @@ from stream.config import Config, secret_from_env
 from stream.events import DirectoryServer, EventReceiver
 from stream.evidence import unwritable
 from stream.keys import read_curve_settings
+from stream.launch import Launcher
 from stream.lifeline import run_id, sweep_stale
 from stream.processes import Child, ProcessTable, assign, worker_count
-from stream.ring import FrameRing, RingSpec
+from stream.shm import RingSpec, Segment, create_ring
 from stream.sources import Source
 from stream.stats import StreamStats, Totals
 from stream.transport import Endpoints, Security, ipc_endpoints, tcp_endpoints
@@ -66,8 +66,8 @@ class Supervisor:
         self.open_alerts = OpenAlerts(lambda end: self.handle(end, time.monotonic()))  # ended if their worker dies
         self.problems: list[str] = []  # found at start (evidence folder, database): shown until the end
         self._rejected = Totals()  # malformed messages each worker skipped
-        self.processes = ProcessTable(cfg.stream, mp.get_context("spawn"), self._notice)
-        self.rings: list[FrameRing] = []
+        self.processes = ProcessTable(cfg.stream, Launcher(), self._notice)
+        self.rings: list[Segment] = []
         self.recorder = None
         self.integrations = None  # MQTT, webhooks, metrics (stream.sinks): those the config turns on
         s = cfg.stream  # bad key files: one line now, before any process starts
@@ -109,13 +109,13 @@ class Supervisor:
         ring_specs: dict[str, RingSpec] = {}
         for i, src in enumerate(self.sources):
             spec = RingSpec(f"{self._run}-{i}", s.ring_slots, s.max_width, s.max_height)
-            self.rings.append(FrameRing.create(spec))
+            self.rings.append(create_ring(spec))
             ring_specs[src.name] = spec
             use_ring = spec if s.transport == "ipc" else None
             cap = CaptureSpec(src, self.endpoints.frames[src.name], self.endpoints.events, use_ring, s, self.curve)
             self.processes.add(src.name, "capture", run_capture, cap)
         if self.integrations.web and s.transport == "ipc":  # the page's live view reads the rings
-            self.integrations.web.show_rings(dict(zip([src.name for src in self.sources], self.rings)))
+            self.integrations.web.show_rings(ring_specs)
         for k, served in enumerate(assign([src.name for src in self.sources], worker_count(s.workers, len(self.sources)))):
             spec = WorkerSpec(
                 f"w{k}", {n: self.endpoints.frames[n] for n in served}, self.endpoints.events, self.cfg,
@@ -240,7 +240,7 @@ class Supervisor:
             "rejected": self._rejected.total(1)[0] + (self.inbox.rejected if self.inbox else 0),
             "problems": list(self.problems),
             "evidence_dir": self.cfg.alerts.evidence_dir,
-            "segments": [r.spec.name for r in self.rings],  # shared memory this run owns (unlinked at stop)
+            "segments": [r.name for r in self.rings],  # shared memory this run owns (unlinked at stop)
             "sinks": self.integrations.status() if self.integrations else {},
             "sink": None if sink is None else {
                 "state": sink.state, "spool_depth": sink.spool_depth, "written": sink.written,

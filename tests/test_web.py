@@ -137,7 +137,7 @@ def test_the_live_view_boxes_faces_by_score_and_pages_hear_of_alerts(site):
     server = serve(site, live=True)
     try:
         assert get(server, "/live/door.jpg")[0] == 404  # no ring handed over yet
-        server.show_rings({"door": ring})
+        server.show_rings({"door": spec})
         assert get(server, "/live/door.jpg")[0] == 404  # no frame yet
         ring.write(np.zeros((120, 160, 3), np.uint8), T0)
         server.update({"threshold": 0.5, "streams": {}})

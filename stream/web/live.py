@@ -43,8 +43,10 @@ class LiveView:
         self._lock = threading.Lock()
 
     def detach(self) -> None:
-        """Read no ring from now on (the supervisor closes them next)."""
+        """Read no ring from now on (the supervisor unlinks them next)."""
         with self._lock:
+            for ring in self.rings.values():
+                ring.close()
             self.rings = {}
 
     def boxes(self, msg: FaceBoxes) -> None:

@@ -29,7 +29,7 @@ from edge_model.errors import DfdError
 from stream.board import AlertBoard
 from stream.commands.alerts import AlertsQueryError, parse_time
 from stream.config import Config, secret_from_env
-from stream.ring import FrameRing
+from stream.ring import FrameRing, RingSpec
 from stream.transport import TransportError, host_and_port, is_loopback
 from stream.web.history import evidence_file, list_history
 from stream.web.live import LiveView
@@ -72,8 +72,9 @@ class WebServer:
         self._thread.start()
 
     # ---- fed by the supervisor's thread (cheap: no I/O) ---------------------------------------
-    def show_rings(self, rings: dict[str, FrameRing]) -> None:
-        self.view.rings = dict(rings)
+    def show_rings(self, rings: dict[str, RingSpec]) -> None:
+        """Attach to the rings the supervisor created, for the live view (it only reads them)."""
+        self.view.rings = {name: FrameRing.attach(spec) for name, spec in rings.items()}
 
     def on_message(self, msg: Message) -> None:
         if isinstance(msg, FaceBoxes):
