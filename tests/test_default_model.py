@@ -12,7 +12,7 @@ import numpy as np
 import onnx
 import pytest
 
-from edge_model.crop import crop_face, map_points
+from edge_model.crop import crop_face
 from edge_model.decision import DecisionRule
 from edge_model.detector import FaceDetector
 from edge_model.errors import DfdError
@@ -78,16 +78,15 @@ def test_the_model_json_names_no_private_path():
 
 def demo_window(runner: ModelRunner, fake: bool, start_s: float, seed: int) -> np.ndarray:
     """The face crops of T demo frames, every other frame, as a busy worker sees them."""
-    image, keypoints = demo.portrait()
+    image = demo.astronaut()
+    swaps = demo.face_swaps(image, seed=seed)
     detector = FaceDetector("auto", 0.5, 1, 1)
     rng = np.random.default_rng(seed)
     crops = []
     for k in range(runner.manifest.window):
-        t = start_s + 2 * k / demo.FPS
-        m = demo.camera(t)
-        frame = cv2.warpAffine(image, m, demo.SIZE, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-        if fake:
-            frame = demo.swap_face(frame, map_points(keypoints, m), rng)
+        source = swaps[int(rng.integers(len(swaps)))] if fake else image
+        frame = cv2.warpAffine(source, demo.camera(start_s + 2 * k / demo.FPS), demo.SIZE,
+                               flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         face = detector.detect(frame)[0]
         crops.append(crop_face(frame, face.box, face.keypoints, runner.manifest.crop))
     return np.stack(crops)
