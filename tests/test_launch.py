@@ -38,6 +38,15 @@ def test_a_child_reports_its_exit_code_and_the_signal_that_ended_it():
     assert ended.exitcode == -signal.SIGTERM
 
 
+def role_shown(pid: int, text: str, timeout_s: float = 10.0) -> bool:
+    """Popen returns when the exec has begun (vfork); /proc/PID/cmdline is empty until the kernel has set
+    the new program's arguments up, a moment later."""
+    deadline = time.monotonic() + timeout_s
+    while text not in cmdline(pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return text in cmdline(pid)
+
+
 def test_a_child_runs_its_target_with_the_parents_sys_path_and_shows_its_role(tmp_path):
     (tmp_path / "only_here.py").write_text("import pathlib\ndef touch(p):\n    pathlib.Path(p).write_text('ran')\n")
     sys.path.insert(0, str(tmp_path))
@@ -45,7 +54,7 @@ def test_a_child_runs_its_target_with_the_parents_sys_path_and_shows_its_role(tm
         import only_here
 
         child = started(time.sleep, 60, name="dfd-cam0")
-        assert "stream.launch dfd-cam0" in cmdline(child.pid)
+        assert role_shown(child.pid, "stream.launch dfd-cam0")
         child.kill()
         done = started(only_here.touch, str(tmp_path / "out"))
         done.join(30)
@@ -79,6 +88,7 @@ def test_rings_and_children_start_no_resource_tracker():
     parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         child = int(parent.stdout.readline())
+        assert role_shown(child, "stream.launch dfd-w0")  # every process of the tree has its cmdline by now
         tree = descendants(parent.pid, processes())
         assert child in tree
         assert not [pid for pid in tree if "resource_tracker" in cmdline(pid)]

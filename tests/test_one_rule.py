@@ -87,12 +87,14 @@ def test_a_three_frame_face_decides_nothing(tmp_path, always_fake_model):
     blank = np.full((360, 480, 3), 90, np.uint8)
     frames = [blank] * 10 + face_frames(3, 480, 360) + [blank] * 20
     video = write_clip(tmp_path / "flash.mp4", frames)
-    report = scan(video, always_fake_model, tmp_path, "--config", config(tmp_path, min_duration_s=0.0))
+    # the detector on every frame: between detections the tracker would carry the box a frame past the face
+    every = ("--detect-every", "1")
+    report = scan(video, always_fake_model, tmp_path, "--config", config(tmp_path, min_duration_s=0.0), *every)
     (track,) = report["tracks"]
     assert track["frames"] == 3 and track["windows"][0]["p_fake"] > 0.99
     assert report["verdict"] == "insufficient" and not track["decides"] and track["alerts"] == []
     gate_off = config(tmp_path, min_duration_s=0.0, min_track_frames=1)
-    assert scan(video, always_fake_model, tmp_path, "--config", gate_off)["verdict"] == "fake"  # the gate decides
+    assert scan(video, always_fake_model, tmp_path, "--config", gate_off, *every)["verdict"] == "fake"  # the gate decides
 
 
 def test_a_short_fragment_cannot_set_the_video_score(tmp_path, always_fake_model):
