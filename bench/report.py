@@ -58,12 +58,14 @@ def _decode(r: dict) -> list[str]:
 
 def _capacity(r: dict) -> list[str]:
     rows = [[c["name"], c["cores"], fig(c["streams"], 0), fig(c["streams_per_core"], 2),
-             " ".join(_step(s) for s in c["steps"])] for c in r["configs"]]
+             " ".join(_step(s) for s in c["steps"]), _step(c["overload"]) if c.get("overload") else "–"]
+            for c in r["configs"]]
     return [f"30-fps 640x480 one-face streams held with under {r['max_lost_pct']:g}% of the source's frames lost "
             f"(skipped, dropped or captured late; {r['seconds']:g} s per step, the first {r['warmup_seconds']:g} s "
             "not counted):", ""] + _table(
         ["config", "cores", "streams held", "streams per core",
-         "last run's steps (streams: worst % lost, spread max - min across streams)"], rows)
+         "last run's steps (streams: worst % lost, spread max - min across streams)",
+         "at 1.5x capacity (fairness)"], rows)
 
 
 def _step(s: dict) -> str:

@@ -142,7 +142,8 @@ def test_efficiency_is_live_capacity_over_the_offline_pipeline():
             "capacity": {"status": "ok", "seconds": 1.0, "load": load, "result": {
                 "max_lost_pct": 1.0, "seconds": 7, "warmup_seconds": 2, "configs": [{
                     "name": "default", "cores": 2, "streams": figure, "streams_per_core": figure,
-                    "steps": [{"streams": 2, "lost_pct": 3.0, "spread_pct": 2.5, "held": False}]}]}},
+                    "steps": [{"streams": 2, "lost_pct": 3.0, "spread_pct": 2.5, "held": False}],
+                    "overload": {"streams": 3, "lost_pct": 40.0, "spread_pct": 5.0, "held": False}}]}},
             "baseline": {"status": "ok", "seconds": 1.0, "load": load, "result": {
                 "baseline": {"how": "naive", "fps": {**figure, "median": 20.0}},
                 "ours": {"how": "ours", "fps": {**figure, "median": 90.0}},
@@ -151,6 +152,7 @@ def test_efficiency_is_live_capacity_over_the_offline_pipeline():
     }
     md = markdown(results)
     assert "| default | 1.50 | 3.00 | 0.50 |" in md and "2:3.0% (±2.5)" in md
+    assert "2:3.0% (±2.5) | 3:40.0% (±5.0) |" in md  # the step at 1.5x capacity: fairness under overload
 
 
 def test_delays_measure_from_capture_time():
