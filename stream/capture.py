@@ -13,36 +13,22 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 import zmq
 
 from edge_model.media import Opening, VideoError
-from stream.config import StreamSection
+from stream.capture_spec import EXIT_ENDED, EXIT_UNUSABLE, CaptureSpec
 from stream.events import EventSender
 from stream.frames import FrameSender
-from stream.keys import CurveSettings
 from stream.lifeline import die_with_parent, private_files
 from stream.logs import install_logging
-from stream.ring import FrameRing, RingSpec
-from stream.sources import Source, fit_within, read_frames
-from stream.transport import Endpoint, Security
+from stream.ring import FrameRing
+from stream.sources import fit_within, read_frames
+from stream.transport import Security
 from stream.wire import StreamState
 
-EXIT_ENDED = 0  # a file ended: not restarted
-EXIT_UNUSABLE = 2  # the source can never open: not restarted
 HEARTBEAT_S = 1.0
-
-
-@dataclass(frozen=True)
-class CaptureSpec:
-    source: Source
-    frames_endpoint: Endpoint
-    events_endpoint: Endpoint
-    ring: RingSpec | None  # None: frames travel as JPEG (tcp)
-    settings: StreamSection  # sizes, pacing, loop, stall and reconnect timing: the config's own section
-    curve: CurveSettings | None = None  # CURVE keys for tcp:// (the stream.curve_* settings)
 
 
 def backoff_s(attempt: int, base: float, cap: float, rng: random.Random) -> float:

@@ -19,8 +19,10 @@ import tempfile
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # annotations only: the supervisor checks the folder without numpy
+    import numpy as np
 
 JPEG_QUALITY = 90
 
@@ -56,6 +58,7 @@ def write_clip(path: Path, crops_rgb: list[np.ndarray], fps: float) -> None:
 
 def _encode_clip(path: Path, crops_rgb: list[np.ndarray], fps: float) -> None:
     import av
+    import numpy as np
 
     h, w = crops_rgb[0].shape[:2]
     try:
@@ -112,6 +115,6 @@ class EvidenceWriter:
         _write_jpeg(paths["frame"], frame_bgr)
         if not crops_rgb:
             return {"frame": str(paths["frame"])}
-        _write_jpeg(paths["face"], np.ascontiguousarray(crops_rgb[-1][..., ::-1]))  # RGB -> BGR
+        _write_jpeg(paths["face"], crops_rgb[-1][..., ::-1].copy())  # RGB -> BGR, contiguous
         write_clip(paths["clip"], crops_rgb, fps)
         return {k: str(v) for k, v in paths.items()}

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from stream.capture import EXIT_ENDED, EXIT_UNUSABLE
+from stream.capture_spec import EXIT_ENDED, EXIT_UNUSABLE
 from stream.config import StreamSection
 
 Kind = Literal["capture", "worker"]

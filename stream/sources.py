@@ -12,14 +12,15 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
-
-import numpy as np
 
 from edge_model import media
 from edge_model.errors import DfdError
 from stream.secrets import mask_url, with_password
+
+if TYPE_CHECKING:  # annotations only: the supervisor checks sources without numpy
+    import numpy as np
 
 Kind = Literal["file", "webcam", "rtsp", "http", "demo"]
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")

@@ -13,8 +13,6 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from stream.wire import AlertEvent, ScoreEvent, StreamState, WorkerStats
 
 RATE_WINDOW_S = 5.0
@@ -119,7 +117,7 @@ class StreamStats:
         captured, dropped_at_capture = self._capture.total(2)
         processed, dropped_in_ring, faces_total = self._work.total(3)
         fresh = [ms for t, ms in self._latency if now - t <= LATENCY_WINDOW_S]
-        lat = np.asarray(fresh) if fresh else None
+        lat = sorted(fresh) if fresh else None
         return {
             "source": self.shown,
             "state": self.state,
@@ -132,8 +130,8 @@ class StreamStats:
             "processed": processed,
             "dropped": dropped_at_capture + dropped_in_ring,
             "dropped_at_capture": dropped_at_capture,
-            "latency_p50_ms": None if lat is None else round(float(np.percentile(lat, 50)), 1),
-            "latency_p95_ms": None if lat is None else round(float(np.percentile(lat, 95)), 1),
+            "latency_p50_ms": None if lat is None else round(percentile(lat, 50), 1),
+            "latency_p95_ms": None if lat is None else round(percentile(lat, 95), 1),
             "faces": self.faces,
             "faces_total": faces_total,
             "score": None if self.score is None else round(self.score, 3),
@@ -142,3 +140,11 @@ class StreamStats:
             "active_alerts": len(self.active),
             "came_online": self.came_online,
         }
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    """numpy's default (linear) percentile of sorted values, without numpy: the supervisor does not load it."""
+    k = (len(ordered) - 1) * q / 100.0
+    lo = int(k)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)

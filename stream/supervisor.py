@@ -24,7 +24,7 @@ import zmq
 from edge_model.manifest import load_manifest, resolve_model_dir
 from stream.alerts.interrupted import OpenAlerts
 from stream.board import AlertBoard
-from stream.capture import CaptureSpec, run_capture
+from stream.capture_spec import CaptureSpec, capture_main
 from stream.config import Config, secret_from_env
 from stream.events import DirectoryServer, EventReceiver
 from stream.evidence import unwritable
@@ -113,7 +113,7 @@ class Supervisor:
             ring_specs[src.name] = spec
             use_ring = spec if s.transport == "ipc" else None
             cap = CaptureSpec(src, self.endpoints.frames[src.name], self.endpoints.events, use_ring, s, self.curve)
-            self.processes.add(src.name, "capture", run_capture, cap)
+            self.processes.add(src.name, "capture", capture_main, cap)
         if self.integrations.web and s.transport == "ipc":  # the page's live view reads the rings
             self.integrations.web.show_rings(ring_specs)
         for k, served in enumerate(assign([src.name for src in self.sources], worker_count(s.workers, len(self.sources)))):

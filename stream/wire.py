@@ -16,12 +16,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-import numpy as np
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, with_config
 
 from edge_model.errors import DfdError
+
+if TYPE_CHECKING:  # annotations only: the supervisor decodes messages without numpy
+    import numpy as np
 
 MAX_MESSAGE_BYTES = 1 << 20
 JPEG_QUALITY = 85
@@ -200,6 +202,7 @@ def read_frame_parts(parts: list[bytes]) -> tuple[FrameReady, np.ndarray | None]
     if len(parts) == 1:
         return header, None
     import cv2  # as in frame_parts
+    import numpy as np
 
     try:
         image = cv2.imdecode(np.frombuffer(parts[1], np.uint8), cv2.IMREAD_COLOR)

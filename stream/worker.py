@@ -22,7 +22,7 @@ import zmq
 
 from edge_model.errors import DfdError
 from edge_model.pipeline import FacePipeline, FrameResult, build_pipeline, process_batch
-from stream.capture import EXIT_UNUSABLE
+from stream.capture_spec import EXIT_UNUSABLE
 from stream.events import EventSender
 from stream.evidence import EvidenceWriter
 from stream.frames import Frame, FrameReceiver

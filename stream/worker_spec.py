@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from stream.config import Config
 from stream.keys import CurveSettings
-from stream.ring import RingSpec
+from stream.shm import RingSpec
 from stream.transport import Endpoint
 
 

@@ -22,11 +22,11 @@ def test_a_capture_process_loads_no_model_run_time_and_no_opencv():
     assert not (MODEL_RUN_TIME | {"cv2", "rich", "pymysql"}) & top, sorted(top & (MODEL_RUN_TIME | {"cv2"}))
 
 
-def test_the_supervisor_loads_no_model_run_time_no_opencv_and_no_pyav():
-    """OpenCV alone is 54 MiB of a process's memory, PyAV 21: the supervisor reads a manifest and checks the
-    evidence folder without them."""
+def test_the_supervisor_loads_no_model_run_time_no_opencv_no_pyav_and_no_numpy():
+    """OpenCV alone is 54 MiB of a process's memory, PyAV 21, numpy 20: the supervisor reads a manifest, checks
+    the evidence folder and creates the rings without them."""
     top = loaded("from stream.cli import _parse\n_parse(['watch'])\nimport stream.supervisor, stream.worker_spec")
-    heavy = MODEL_RUN_TIME | {"cv2", "av"}
+    heavy = MODEL_RUN_TIME | {"cv2", "av", "numpy"}
     assert "stream" in top and not heavy & top, sorted(heavy & top)
 
 

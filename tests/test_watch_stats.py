@@ -5,7 +5,10 @@ Every process reports cumulative counters since its own start (`started_at`).
 
 from __future__ import annotations
 
-from stream.stats import StreamStats
+import numpy as np
+import pytest
+
+from stream.stats import StreamStats, percentile
 from stream.wire import ScoreEvent, StreamState, WorkerStats
 
 
@@ -66,3 +69,10 @@ def test_scores_keep_a_short_history():
         st.on_score(ScoreEvent("cam", 1, i, 0.0, 0.0, i / 40))
     snap = st.snapshot(0.0)
     assert snap["score"] == 0.975 and len(snap["history"]) == 24
+
+
+@pytest.mark.parametrize("values", [[7.0], [3.0, 1.0], [5.0, 1.0, 9.0, 2.0, 2.0, 40.0, 0.5]])
+def test_latency_percentiles_match_numpys_linear_ones(values):
+    """The supervisor computes them without numpy (it does not load it); the figures stay numpy's."""
+    for q in (0, 50, 95, 100):
+        assert percentile(sorted(values), q) == pytest.approx(float(np.percentile(values, q)))

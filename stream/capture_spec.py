@@ -1,0 +1,36 @@
+"""What the supervisor hands a capture process, its exit codes, and the process's entry point.
+
+Apart from stream.capture, as stream.worker_spec is apart from stream.worker:
+the supervisor builds these and reads the exit codes without loading what a
+capture runs on (PyAV, numpy, the ring).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stream.config import StreamSection
+from stream.keys import CurveSettings
+from stream.shm import RingSpec
+from stream.sources import Source
+from stream.transport import Endpoint
+
+EXIT_ENDED = 0  # a file ended: not restarted
+EXIT_UNUSABLE = 2  # the source can never open: not restarted
+
+
+@dataclass(frozen=True)
+class CaptureSpec:
+    source: Source
+    frames_endpoint: Endpoint
+    events_endpoint: Endpoint
+    ring: RingSpec | None  # None: frames travel as JPEG (tcp)
+    settings: StreamSection  # sizes, pacing, loop, stall and reconnect timing: the config's own section
+    curve: CurveSettings | None = None  # CURVE keys for tcp:// (the stream.curve_* settings)
+
+
+def capture_main(spec: CaptureSpec) -> None:
+    """The capture process's target: PyAV and the ring load here, in the capture."""
+    from stream.capture import run_capture
+
+    run_capture(spec)
