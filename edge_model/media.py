@@ -12,10 +12,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from edge_model.errors import DfdError
+
+if TYPE_CHECKING:  # annotations only: reading a config (the supervisor) loads no numpy
+    import numpy as np
 
 VIDEO_EXTS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".wmv", ".flv", ".gif")
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
