@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from stream.shm import BUSY, HEADER_BYTES, RingSpec, Segment, create_ring
+from stream.shm import BUSY, HEADER_BYTES, HEADER_FIELDS, RingSpec, Segment, create_ring
 
-HEADER = np.dtype([("seq", "<i8"), ("ts", "<f8"), ("width", "<i4"), ("height", "<i4")])  # shm.HEADER_FORMAT
+HEADER = np.dtype([(name, "<" + code) for name, code in HEADER_FIELDS])
 
 
 class FrameRing:

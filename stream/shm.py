@@ -16,7 +16,8 @@ import os
 import struct
 from dataclasses import dataclass
 
-HEADER_FORMAT = "<qdii"  # seq, ts, width, height
+HEADER_FIELDS = (("seq", "q"), ("ts", "d"), ("width", "i"), ("height", "i"))  # a slot's header, little-endian
+HEADER_FORMAT = "<" + "".join(code for _, code in HEADER_FIELDS)
 HEADER_BYTES = 32  # the header (24 bytes) padded so every slot's pixels start 32-byte aligned
 BUSY = -1
 EMPTY = -2

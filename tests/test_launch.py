@@ -63,13 +63,10 @@ def test_a_child_runs_its_target_with_the_parents_sys_path_and_shows_its_role(tm
     assert done.exitcode == 0 and (tmp_path / "out").read_text() == "ran"
 
 
-def test_a_failing_target_exits_1_with_its_traceback():
-    out = subprocess.run(
-        [sys.executable, "-c", "from stream.launch import Launcher\nc = Launcher().Process(target=int, "
-         "args=('x',), name='dfd-bad')\nc.start()\nc.join(30)\nprint('exit', c.exitcode)"],
-        capture_output=True, text=True, timeout=60,
-    )
-    assert "exit 1" in out.stdout and "invalid literal for int()" in out.stderr
+def test_a_failing_target_exits_1_with_its_traceback(capfd):
+    child = started(int, "not a number", name="dfd-bad")
+    child.join(30)
+    assert child.exitcode == 1 and "invalid literal for int()" in capfd.readouterr().err
 
 
 def test_rings_and_children_start_no_resource_tracker():
