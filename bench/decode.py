@@ -1,9 +1,13 @@
 """PyAV decode speed of H.264 at 640x480 and 1280x720, on clips the benchmark makes itself.
 
-Three figures per size: decode alone; decode plus `frame.to_ndarray("bgr24")`,
-the conversion a capture does for every frame; and the same conversion
-through one reused `VideoReformatter`. PyAV's `to_ndarray` builds a new
-swscale context for every new frame, which can cost more than the decoding.
+Four figures per size: decode alone; decode plus `frame.to_ndarray("bgr24")`,
+the conversion a capture does for every frame; the same conversion through
+one reused `VideoReformatter` (PyAV's `to_ndarray` builds a new swscale
+context for every new frame, which can cost more than the decoding); and
+that with one decoder thread, as a live capture decodes. Each also has its
+CPU time per frame (every thread of the process): FFmpeg's frame threads
+are faster for one reader alone and cost more CPU a frame, which is what a
+machine full of captures and workers pays.
 """
 
 from __future__ import annotations
@@ -38,21 +42,27 @@ def _reformatter(frame: av.VideoFrame, reformatter: VideoReformatter) -> None:
     reformatter.reformat(frame, format="bgr24").to_ndarray()
 
 
-MODES = {"decode_fps": _none, "decode_bgr_fps": _to_ndarray, "decode_bgr_reused_fps": _reformatter}
+Convert = Callable[[av.VideoFrame, VideoReformatter], None]
+# key -> (conversion, decoder threads: 0 = FFmpeg's choice, as `dfd scan` decodes; 1 = as a live capture does)
+MODES: dict[str, tuple[Convert, int]] = {
+    "decode": (_none, 0), "decode_bgr": (_to_ndarray, 0), "decode_bgr_reused": (_reformatter, 0),
+    "decode_bgr_one_thread": (_reformatter, 1),
+}
 
 
-def decode_fps(path: Path, convert: Callable[[av.VideoFrame, VideoReformatter], None]) -> float:
-    """Frames per second for one pass over the file, threaded as the capture decodes."""
+def decode_fps(path: Path, convert: Convert, threads: int) -> tuple[float, float]:
+    """(frames per second, CPU ms per frame) for one pass over the file."""
     n = 0
     reformatter = VideoReformatter()
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        stream.thread_count = threads
         for frame in container.decode(stream):
             convert(frame, reformatter)
             n += 1
-    return n / (time.perf_counter() - t0)
+    return n / (time.perf_counter() - t0), 1000 * (time.process_time() - cpu0) / n
 
 
 def run(ctx: Context) -> dict:
@@ -62,11 +72,14 @@ def run(ctx: Context) -> dict:
         ctx.step(f"decode: making a {width}x{height} H.264 clip")
         path = clip(ctx.workdir, ClipSpec(width, height, seconds=seconds))
         row: dict = {"clip": path.name, "frames": round(seconds * 30)}
-        for key, convert in MODES.items():
-            fps = []
+        for key, (convert, threads) in MODES.items():
+            fps, cpu = [], []
             for _ in range(ctx.plan.runs):
                 ctx.step(f"decode: {width}x{height} {key}")
-                fps.append(decode_fps(path, convert))
-            row[key] = Figure.of(fps, "fps").to_dict()
+                f, c = decode_fps(path, convert, threads)
+                fps.append(f)
+                cpu.append(c)
+            row[f"{key}_fps"] = Figure.of(fps, "fps").to_dict()
+            row[f"{key}_cpu_ms"] = Figure.of(cpu, "ms").to_dict()
         out[f"{width}x{height}"] = row
     return out

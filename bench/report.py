@@ -51,8 +51,10 @@ def _model(r: dict) -> list[str]:
 
 
 def _decode(r: dict) -> list[str]:
-    return _table(["H.264 clip", "decode fps", "decode + to_ndarray(bgr24) fps", "decode + BGR, reused reformatter fps"],
-                  [[size, fig(row["decode_fps"], 0), fig(row["decode_bgr_fps"], 0), fig(row["decode_bgr_reused_fps"], 0)]
+    modes = ("decode", "decode_bgr", "decode_bgr_reused", "decode_bgr_one_thread")
+    return _table(["H.264 clip", "decode", "decode + to_ndarray(bgr24)", "decode + BGR, reused reformatter",
+                   "the same, one decoder thread (a capture)"],
+                  [[size, *(f"{fig(row.get(f'{m}_fps'), 0)} fps, {fig(row.get(f'{m}_cpu_ms'), 2)} ms CPU" for m in modes)]
                    for size, row in r.items()])
 
 

@@ -182,13 +182,17 @@ def read_frames(
     timeout: float | tuple[float, float] | None = None,
     format: str | None = None,
     opening: Opening | None = None,
+    threads: int = 0,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """(frame index, BGR frame) for every `every`-th frame (or about `fps` a second), up to max_frames of them.
 
     The index counts every decoded frame: it is the frame's position in the file.
     `fit` scales frames; `realtime` paces them at the file's frame rate when
     the input has an end (a live stream comes at its own pace); `opening`
-    records which it was. With
+    records which it was. `threads` 0 lets FFmpeg decode on every core, the
+    fastest for one reader alone; 1 is for a live capture, one process of many
+    on the cores, where frame threads only add work (a third more CPU a frame:
+    `dfd bench`'s decode section). With
     `decoding`, a decode error after the first frame ends the frames instead of
     raising, and `decoding` records how far it got. A file of which no frame
     decodes is a VideoError; a stream that ends before its first frame just ends.
@@ -204,6 +208,7 @@ def read_frames(
     container = open_video(source, shown, options, timeout, format)
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
+    stream.thread_count = threads
     if decoding is not None:
         decoding.expected = stream.frames or None
     finite = _has_end(source, container)

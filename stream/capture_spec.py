@@ -7,16 +7,37 @@ capture runs on (PyAV, numpy, the ring).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
-from stream.config import StreamSection
 from stream.keys import CurveSettings
 from stream.shm import RingSpec
 from stream.sources import Source
 from stream.transport import Endpoint
 
+if TYPE_CHECKING:
+    from stream.config import StreamSection
+
 EXIT_ENDED = 0  # a file ended: not restarted
 EXIT_UNUSABLE = 2  # the source can never open: not restarted
+
+
+@dataclass(frozen=True)
+class CaptureSettings:
+    """The stream section's values that a capture uses, as a plain dataclass: unpickling the pydantic
+    section would load pydantic and the config's schemas (14 MiB) into every capture."""
+
+    max_width: int
+    max_height: int
+    realtime: bool
+    loop: bool
+    stall_timeout_s: float
+    reconnect_base_s: float
+    reconnect_max_s: float
+
+    @classmethod
+    def of(cls, section: StreamSection) -> CaptureSettings:
+        return cls(**{f.name: getattr(section, f.name) for f in fields(cls)})
 
 
 @dataclass(frozen=True)
@@ -25,7 +46,7 @@ class CaptureSpec:
     frames_endpoint: Endpoint
     events_endpoint: Endpoint
     ring: RingSpec | None  # None: frames travel as JPEG (tcp)
-    settings: StreamSection  # sizes, pacing, loop, stall and reconnect timing: the config's own section
+    settings: CaptureSettings  # sizes, pacing, loop, stall and reconnect timing
     curve: CurveSettings | None = None  # CURVE keys for tcp:// (the stream.curve_* settings)
 
 

@@ -137,6 +137,7 @@ def read_frames(
 ) -> Iterator[np.ndarray]:
     """BGR frames of one opening of a PyAV source, scaled to fit, until it ends.
 
+    One decoder thread: the captures and workers already fill the cores.
     Files, local or served whole over http(s), are paced at their own frame
     rate when `realtime` (a live feed is not: it comes at its own pace), and
     `opening` records whether this one has an end. Live sources get open and
@@ -150,6 +151,7 @@ def read_frames(
         url, fit=fit, realtime=realtime and source.kind in ("file", "http"), shown=source.shown,
         options=RTSP_OPTIONS if source.kind == "rtsp" else None,
         timeout=(OPEN_TIMEOUT_S, read_timeout_s) if source.live else None, format=format, opening=opening,
+        threads=1,
     )
     for _, frame in frames:
         yield frame

@@ -24,7 +24,7 @@ import zmq
 from edge_model.manifest import load_manifest, resolve_model_dir
 from stream.alerts.interrupted import OpenAlerts
 from stream.board import AlertBoard
-from stream.capture_spec import CaptureSpec, capture_main
+from stream.capture_spec import CaptureSettings, CaptureSpec, capture_main
 from stream.config import Config, secret_from_env
 from stream.events import DirectoryServer, EventReceiver
 from stream.evidence import unwritable
@@ -112,7 +112,8 @@ class Supervisor:
             self.rings.append(create_ring(spec))
             ring_specs[src.name] = spec
             use_ring = spec if s.transport == "ipc" else None
-            cap = CaptureSpec(src, self.endpoints.frames[src.name], self.endpoints.events, use_ring, s, self.curve)
+            cap = CaptureSpec(src, self.endpoints.frames[src.name], self.endpoints.events, use_ring,
+                              CaptureSettings.of(s), self.curve)
             self.processes.add(src.name, "capture", capture_main, cap)
         if self.integrations.web and s.transport == "ipc":  # the page's live view reads the rings
             self.integrations.web.show_rings(ring_specs)

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Literal
 
 import zmq
-import zmq.auth.thread
 
 from edge_model.errors import DfdError
 from stream.keys import CurveSettings
@@ -158,6 +157,8 @@ class KeyGate:
     """
 
     def __init__(self, context: zmq.Context, authorized: frozenset[bytes]) -> None:
+        import zmq.auth.thread  # only a process that binds with CURVE: it loads asyncio (7 MiB)
+
         self._authorized = authorized
         self._auth = zmq.auth.thread.ThreadAuthenticator(context, log=log.getChild("zap"))
         self._auth.start()

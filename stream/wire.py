@@ -16,9 +16,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, with_config
+from annotated_types import Ge, Gt
 
 from edge_model.errors import DfdError
 
@@ -27,16 +28,20 @@ if TYPE_CHECKING:  # annotations only: the supervisor decodes messages without n
 
 MAX_MESSAGE_BYTES = 1 << 20
 JPEG_QUALITY = 85
-_STRICT = with_config(ConfigDict(strict=True, extra="forbid"))
+Count = Annotated[int, Ge(0)]
 
-Count = Annotated[int, Field(ge=0)]
+
+def _strict(cls: type) -> type:
+    """pydantic's config for a plain dataclass, set without importing pydantic: a capture only encodes."""
+    cls.__pydantic_config__ = {"strict": True, "extra": "forbid"}
+    return cls
 
 
 class MessageError(DfdError):
     """A malformed, unknown or unexpected message."""
 
 
-@_STRICT
+@_strict
 @dataclass
 class FrameReady:
     """Capture -> workers: a frame is ready (in the ring, or as the JPEG that follows)."""
@@ -46,11 +51,11 @@ class FrameReady:
     slot: Count
     seq: Count
     ts: float  # capture time, time.time()
-    width: Annotated[int, Field(gt=0)]
-    height: Annotated[int, Field(gt=0)]
+    width: Annotated[int, Gt(0)]
+    height: Annotated[int, Gt(0)]
 
 
-@_STRICT
+@_strict
 @dataclass
 class StreamState:
     """Capture -> supervisor: online / reconnecting / offline, and its counters since it started."""
@@ -66,7 +71,7 @@ class StreamState:
     error: str = ""  # masked
 
 
-@_STRICT
+@_strict
 @dataclass
 class WorkerStats:
     """Worker -> supervisor, about once a second, per stream it serves: counters since it started."""
@@ -85,7 +90,7 @@ class WorkerStats:
     stage_ms: dict[str, list[float]] = field(default_factory=dict)  # detect/encode/score per frame, since the last report
 
 
-@_STRICT
+@_strict
 @dataclass
 class ScoreEvent:
     """Worker -> supervisor: one temporal window of one track was scored."""
@@ -99,7 +104,7 @@ class ScoreEvent:
     p_fake: float
 
 
-@_STRICT
+@_strict
 @dataclass
 class FaceBoxes:
     """Worker -> supervisor, a few times a second per stream: where the faces are, for the web page's live view."""
@@ -111,7 +116,7 @@ class FaceBoxes:
     boxes: list[tuple[float, float, float, float, int, float]]  # x1 y1 x2 y2 track p_fake (-1: not scored yet)
 
 
-@_STRICT
+@_strict
 @dataclass
 class AlertEvent:
     """One step of an alert's lifecycle: new, then updates, then end.
@@ -137,7 +142,7 @@ class AlertEvent:
     frame_ts: float = 0.0  # capture time of the frame that caused this event
 
 
-@_STRICT
+@_strict
 @dataclass
 class Directory:
     """Supervisor -> a worker on another host: where the run's sockets are, and its model."""
@@ -151,7 +156,14 @@ class Directory:
 Message = FrameReady | StreamState | WorkerStats | ScoreEvent | FaceBoxes | AlertEvent | Directory
 EVENTS: tuple[type, ...] = (StreamState, WorkerStats, ScoreEvent, FaceBoxes, AlertEvent)  # what goes to the supervisor
 MESSAGE_TYPES: dict[str, type] = {t.TOPIC: t for t in (FrameReady, *EVENTS, Directory)}
-_ADAPTERS = {topic: TypeAdapter(t) for topic, t in MESSAGE_TYPES.items()}
+
+
+@cache
+def _adapter(cls: type):
+    """pydantic loads with the first message decoded: 20 MiB that a capture, which only encodes, never needs."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(cls)
 
 
 def encode(msg: Message) -> bytes:
@@ -174,8 +186,10 @@ def decode(frame: bytes, expected: Iterable[type] | None = None) -> Message:
         raise MessageError(f"unknown message topic {topic_bytes[:32]!r}")
     if expected is not None and cls not in tuple(expected):
         raise MessageError(f"unexpected {topic} message here")
+    from pydantic import ValidationError
+
     try:
-        return _ADAPTERS[topic].validate_json(body)
+        return _adapter(cls).validate_json(body)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])

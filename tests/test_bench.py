@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import threading
 
 import pytest
 
+from bench.baseline import one_core
 from bench.capacity import held, step_log, throughput
 from bench.host import _cpuinfo, ort_isa
 from bench.latency import delays
@@ -153,6 +156,19 @@ def test_efficiency_is_live_capacity_over_the_offline_pipeline():
     md = markdown(results)
     assert "| default | 1.50 | 3.00 | 0.50 |" in md and "2:3.0% (±2.5)" in md
     assert "2:3.0% (±2.5) | 3:40.0% (±5.0) |" in md  # the step at 1.5x capacity: fairness under overload
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="pinning to one core changes nothing on one core")
+def test_one_core_pins_the_threads_there_and_those_started_inside_then_lets_go():
+    cores = os.sched_getaffinity(0)
+    seen: list[set[int]] = []
+    with one_core():
+        assert os.sched_getaffinity(0) == {min(cores)}
+        started = threading.Thread(target=lambda: seen.append(os.sched_getaffinity(0)))
+        started.start()
+        started.join()
+    assert seen == [{min(cores)}]
+    assert os.sched_getaffinity(0) == cores
 
 
 def test_delays_measure_from_capture_time():

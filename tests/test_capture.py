@@ -18,6 +18,7 @@ import pytest
 from edge_model.media import VideoError
 from stream import sources
 from stream.capture import EXIT_ENDED, EXIT_UNUSABLE, Capture, CaptureSpec, backoff_s
+from stream.capture_spec import CaptureSettings
 from stream.config import StreamSection
 from stream.events import EventReceiver
 from stream.frames import FrameReceiver
@@ -96,7 +97,7 @@ def test_every_frame_of_a_file_reaches_the_worker_scaled_into_the_ring(ctx, ring
     ep = ipc_endpoints(tmp_path, ["big"])
     inbox = EventReceiver(ctx, ep.events, None)
     receiver = FrameReceiver(ctx, ep.frames, None, {"big": ring.spec})
-    spec = CaptureSpec(make_source(str(big_clip)), ep.frames["big"], ep.events, ring.spec, StreamSection(max_width=480, max_height=360, realtime=False))
+    spec = CaptureSpec(make_source(str(big_clip)), ep.frames["big"], ep.events, ring.spec, CaptureSettings.of(StreamSection(max_width=480, max_height=360, realtime=False)))
     capture, thread, result = run_capture_thread(spec, ctx)
     seqs = []
     while thread.is_alive() or len(seqs) < 30:
@@ -130,7 +131,7 @@ def final_state(inbox: EventReceiver, state: str, limit_s: float = 10.0) -> Stre
 def test_without_a_worker_realtime_frames_are_dropped_and_counted(ctx, ring, big_clip, tmp_path):
     ep = ipc_endpoints(tmp_path, ["big"])
     inbox = EventReceiver(ctx, ep.events, None)
-    spec = CaptureSpec(make_source(str(big_clip)), ep.frames["big"], ep.events, ring.spec, StreamSection(max_width=480, max_height=360))
+    spec = CaptureSpec(make_source(str(big_clip)), ep.frames["big"], ep.events, ring.spec, CaptureSettings.of(StreamSection(max_width=480, max_height=360)))
     capture, thread, result = run_capture_thread(spec, ctx)
     thread.join(30)
     assert result == [EXIT_ENDED]
@@ -146,7 +147,7 @@ def test_a_file_that_is_not_a_video_goes_offline_with_one_line(ctx, ring, tmp_pa
     ep = ipc_endpoints(tmp_path, ["notes"])
     inbox = EventReceiver(ctx, ep.events, None)
     source = Source("notes", str(bad), "file")  # it became bad after the start (make_source checks it then)
-    capture = Capture(CaptureSpec(source, ep.frames["notes"], ep.events, ring.spec, StreamSection()), ctx, None)
+    capture = Capture(CaptureSpec(source, ep.frames["notes"], ep.events, ring.spec, CaptureSettings.of(StreamSection())), ctx, None)
     assert capture.run() == EXIT_UNUSABLE
     last = final_state(inbox, "offline")
     assert last.state == "offline" and "notes.mp4" in last.error and "\n" not in last.error
@@ -171,7 +172,7 @@ def test_an_http_source_is_read_and_reopened_when_it_ends(ctx, ring, tmp_path):
     source = make_source(f"http://127.0.0.1:{port}/{clip.name}", "web")
     spec = CaptureSpec(
         source, ep.frames["web"], ep.events, ring.spec,
-        StreamSection(max_width=480, max_height=360, reconnect_base_s=0.1, reconnect_max_s=0.2),
+        CaptureSettings.of(StreamSection(max_width=480, max_height=360, reconnect_base_s=0.1, reconnect_max_s=0.2)),
     )
     capture, thread, _ = run_capture_thread(spec, ctx)
     states: list[StreamState] = []
@@ -252,7 +253,7 @@ def test_a_file_served_over_http_is_paced_at_its_frame_rate_and_ends_once(ctx, r
     inbox = EventReceiver(ctx, ep.events, None)
     receiver = FrameReceiver(ctx, ep.frames, None, {"web": ring.spec})
     spec = CaptureSpec(make_source(f"{web}/{clip.name}", "web"), ep.frames["web"], ep.events, ring.spec,
-                       StreamSection(max_width=480, max_height=360))
+                       CaptureSettings.of(StreamSection(max_width=480, max_height=360)))
     capture, thread, result = run_capture_thread(spec, ctx)
     stamps: list[float] = []
     deadline = time.monotonic() + 60  # guards against a hang only

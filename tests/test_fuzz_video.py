@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stream.capture import EXIT_ENDED, EXIT_UNUSABLE, Capture, CaptureSpec
+from stream.capture_spec import CaptureSettings
 from stream.cli import main
 from stream.config import StreamSection
 from stream.events import EventReceiver
@@ -117,7 +118,7 @@ def test_capture_ends_or_goes_offline_cleanly_on_damaged_video(clips, tmp_path_f
             ep = ipc_endpoints(d, ["cam"])
             inbox = EventReceiver(ctx, ep.events, None)
             spec = CaptureSpec(
-                Source("cam", str(path), "file"), ep.frames["cam"], ep.events, None, StreamSection()
+                Source("cam", str(path), "file"), ep.frames["cam"], ep.events, None, CaptureSettings.of(StreamSection())
             )
             capture = Capture(spec, ctx, None)  # paced in real time, no worker: every frame is dropped and counted
             result: list[int | BaseException] = []
