@@ -1,9 +1,13 @@
 """The frame channel of one stream: the capture's ROUTER, the workers' DEALERs, credit-based.
 
-Each worker serving the stream sends a credit ("ready") when it can take a
-frame. The capture sends a frame only against a credit; without one it drops
-the frame and counts it. So nothing queues anywhere and memory never grows,
-and a worker always gets the freshest frame. With ipc:// only the header
+Each worker serving the stream sends a credit ("ready") for every frame it
+can take: CREDITS at start, then one for each frame it is done with. The
+capture sends a frame only against a credit; without one it drops the frame
+and counts it. So at most CREDITS frames of a stream wait for a worker (in
+the ring), memory never grows, and a waiting frame is at most a frame or so
+old. One credit was the freshest possible frame, but it dropped a frame
+whenever a worker was kept off the core for a frame's time by the other
+processes on it, with a third of the CPU idle. With ipc:// only the header
 travels (the pixels are in the shared-memory ring); with tcp:// the frame
 travels as a JPEG, so workers can run on other hosts.
 
@@ -25,7 +29,8 @@ from stream.transport import Endpoint, Security, open_socket
 from stream.wire import FrameReady, MessageError, frame_parts, read_frame_parts
 
 CREDIT = b"ready"
-CREDIT_REFRESH_S = 1.0  # a worker re-sends its credit when a stream has been silent this long
+CREDITS = 3  # frames a worker may have per stream: the one it works on, and two that wait (a 67 ms stall at 30 fps)
+CREDIT_REFRESH_S = 1.0  # a worker re-sends its credits when a stream has been silent this long
 
 
 class FrameSender:
@@ -37,7 +42,7 @@ class FrameSender:
         self.stream = stream
         self.ring = ring  # None: the frame travels as a JPEG (tcp)
         self._sock = open_socket(ctx, zmq.ROUTER, endpoint, security, bind=True, router_mandatory=1, sndhwm=4)
-        self._ready: OrderedDict[bytes, None] = OrderedDict()
+        self._credits: OrderedDict[bytes, int] = OrderedDict()  # worker -> frames it can take; in turn
         self._seq = 0
 
     def _take_credits(self, wait_s: float = 0.0) -> None:
@@ -45,15 +50,15 @@ class FrameSender:
         while self._sock.poll(timeout):
             timeout = 0
             parts = self._sock.recv_multipart()
-            if len(parts) == 2 and parts[1] == CREDIT:
-                self._ready[parts[0]] = None
+            if len(parts) == 2 and parts[1] == CREDIT:  # capped: a re-sent credit must not grow the queue
+                self._credits[parts[0]] = min(self._credits.get(parts[0], 0) + 1, CREDITS)
 
     def has_credit(self, wait_s: float = 0.0) -> bool:
         """Whether some worker can take a frame now (waiting up to `wait_s` for one)."""
         self._take_credits()
-        if not self._ready and wait_s > 0:
+        if not self._credits and wait_s > 0:
             self._take_credits(wait_s)
-        return bool(self._ready)
+        return bool(self._credits)
 
     def send(self, frame_bgr: np.ndarray, ts: float) -> bool:
         """Hand the frame to a free worker; False (the caller counts a drop) when none is free."""
@@ -66,8 +71,10 @@ class FrameSender:
         else:
             seq, self._seq = self._seq, self._seq + 1
             parts = frame_parts(FrameReady(self.stream, 0, seq, ts, w, h), frame_bgr)
-        while self._ready:
-            identity, _ = self._ready.popitem(last=False)
+        while self._credits:
+            identity, left = self._credits.popitem(last=False)
+            if left > 1:
+                self._credits[identity] = left - 1  # to the back: the next frame goes to the next worker
             try:
                 self._sock.send_multipart([identity, *parts], zmq.NOBLOCK)
                 return True
@@ -112,22 +119,23 @@ class FrameReceiver:
         self._last_credit: dict[str, float] = {}
         self.counters = ReceiverCounters({s: 0 for s in frames})
         for s in self._socks:
-            self.ready(s)
+            self.ready(s, CREDITS)
 
-    def ready(self, stream: str) -> None:
-        """Give the stream's capture a credit: this worker can take its next frame."""
+    def ready(self, stream: str, credits: int = 1) -> None:
+        """Give the stream's capture `credits` credits: this worker is done with a frame (or starts)."""
         try:
-            self._socks[stream].send(CREDIT, zmq.NOBLOCK)
+            for _ in range(credits):
+                self._socks[stream].send(CREDIT, zmq.NOBLOCK)
         except zmq.Again:
             pass
         self._last_credit[stream] = time.monotonic()
 
     def _refresh_credits(self) -> None:
-        """A credit can be lost (the capture restarted): re-send it on a silent stream."""
+        """Credits can be lost (the capture restarted): re-send them all on a silent stream (the capture caps them)."""
         now = time.monotonic()
         for s, t in self._last_credit.items():
             if now - t > CREDIT_REFRESH_S:
-                self.ready(s)
+                self.ready(s, CREDITS)
 
     def recv(self, timeout_s: float, skip: frozenset[str] = frozenset()) -> Frame | None:
         """The next frame, from the waiting stream served longest ago (not one in `skip`), or None after `timeout_s`.

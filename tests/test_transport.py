@@ -11,7 +11,7 @@ import pytest
 import zmq
 
 from stream.events import DirectoryServer, EventReceiver, EventSender, fetch_directory
-from stream.frames import FrameReceiver, FrameSender
+from stream.frames import CREDITS, FrameReceiver, FrameSender
 from stream.ring import FrameRing, RingSpec
 from stream.transport import (
     Endpoint,
@@ -26,7 +26,7 @@ from stream.wire import AlertEvent, FrameReady, StreamState, encode
 
 @pytest.fixture
 def ring():
-    spec = RingSpec(f"dfd-test-{uuid.uuid4().hex[:8]}", slots=2, max_width=32, max_height=24)
+    spec = RingSpec(f"dfd-test-{uuid.uuid4().hex[:8]}", slots=CREDITS + 1, max_width=32, max_height=24)
     r = FrameRing.create(spec)
     yield r
     r.close()
@@ -48,19 +48,38 @@ def test_without_a_worker_a_frame_is_dropped_not_queued(ctx, ring, tmp_path):
     sender.close()
 
 
-def test_a_frame_goes_out_only_against_a_credit(ctx, ring, tmp_path):
+def test_frames_go_out_only_against_credits(ctx, ring, tmp_path):
+    """A worker starts with CREDITS credits (a frame it works on, the rest wait) and gives one back per frame."""
     ep = ipc_endpoints(tmp_path, ["a"])
     sender = FrameSender(ctx, ep.frames["a"], None, "a", ring)
     receiver = FrameReceiver(ctx, ep.frames, None, {"a": ring.spec})
-    wait_credit(sender)
-    assert sender.send(image(5), 1.0)
-    assert sender.send(image(6), 2.0) is False  # the one credit is spent
-    got = receiver.recv(5.0)
-    assert got.header.stream == "a" and got.header.ts == 1.0 and (got.image == 5).all()
+    for value in range(CREDITS):
+        wait_credit(sender)
+        assert sender.send(image(value), float(value))
+    assert sender.send(image(9), 9.0) is False  # every credit is spent
+    for value in range(CREDITS):  # in order
+        got = receiver.recv(5.0)
+        assert got.header.stream == "a" and got.header.ts == value and (got.image == value).all()
     receiver.ready("a")
     wait_credit(sender)
-    assert sender.send(image(7), 3.0)
+    assert sender.send(image(7), 7.0)
+    assert sender.send(image(8), 8.0) is False
     assert (receiver.recv(5.0).image == 7).all()
+    receiver.close()
+    sender.close()
+
+
+def test_credits_sent_again_do_not_grow_the_queue(ctx, ring, tmp_path):
+    """A worker re-sends its credits on a silent stream; the capture caps them, so at most CREDITS frames wait."""
+    ep = ipc_endpoints(tmp_path, ["a"])
+    sender = FrameSender(ctx, ep.frames["a"], None, "a", ring)
+    receiver = FrameReceiver(ctx, ep.frames, None, {"a": ring.spec})
+    receiver.ready("a", 2 * CREDITS)
+    sent = 0
+    while sender.has_credit(wait_s=0.5):
+        assert sender.send(image(sent), float(sent))
+        sent += 1
+    assert sent == CREDITS
     receiver.close()
     sender.close()
 
@@ -71,11 +90,11 @@ def test_a_frame_overwritten_before_it_is_read_is_counted_and_skipped(ctx, ring,
     receiver = FrameReceiver(ctx, ep.frames, None, {"a": ring.spec})
     wait_credit(sender)
     assert sender.send(image(1), 1.0)
-    ring.write(image(2), 2.0)  # the capture laps the ring of two slots before the worker reads
-    ring.write(image(3), 3.0)
+    for value in range(2, 2 + ring.spec.slots):  # the capture laps the ring before the worker reads
+        ring.write(image(value), float(value))
     assert receiver.recv(0.5) is None
     assert receiver.counters.skipped["a"] == 1
-    wait_credit(sender)  # the skipped frame gave its credit back
+    wait_credit(sender)
     assert sender.send(image(4), 4.0)
     assert (receiver.recv(5.0).image == 4).all()
     receiver.close()
@@ -141,7 +160,7 @@ def test_a_worker_takes_its_streams_in_turn(ctx, tmp_path):
     """
     names = [f"s{i}" for i in range(6)]
     ep = ipc_endpoints(tmp_path, names)
-    rings = {n: FrameRing.create(RingSpec(f"dfd-test-{uuid.uuid4().hex[:8]}", 2, 32, 24)) for n in names}
+    rings = {n: FrameRing.create(RingSpec(f"dfd-test-{uuid.uuid4().hex[:8]}", CREDITS + 1, 32, 24)) for n in names}
     senders = [FrameSender(ctx, ep.frames[n], None, n, rings[n]) for n in names]
     receiver = FrameReceiver(ctx, ep.frames, None, {n: r.spec for n, r in rings.items()})
     stop = threading.Event()
@@ -227,7 +246,7 @@ def test_a_remote_worker_learns_the_endpoints_at_the_host_it_asked(ctx):
 def test_a_batch_takes_one_waiting_frame_per_stream_and_never_waits_to_fill(ctx, tmp_path):
     names = ["a", "b", "c"]
     ep = ipc_endpoints(tmp_path, names)
-    rings = {n: FrameRing.create(RingSpec(f"dfd-test-{uuid.uuid4().hex[:8]}", 2, 32, 24)) for n in names}
+    rings = {n: FrameRing.create(RingSpec(f"dfd-test-{uuid.uuid4().hex[:8]}", CREDITS + 1, 32, 24)) for n in names}
     senders = {n: FrameSender(ctx, ep.frames[n], None, n, rings[n]) for n in names}
     receiver = FrameReceiver(ctx, ep.frames, None, {n: r.spec for n, r in rings.items()})
     try:
