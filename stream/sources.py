@@ -8,6 +8,7 @@ from the file name, the host or the device).
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -121,11 +122,31 @@ def make_source(url: str, name: str | None = None, password: str | None = None, 
 
 
 def _check_video(path: str) -> None:
-    """A file source must hold video now: an empty or audio-only file is one line at start, not a dead stream."""
-    try:
-        media.open_video(path).close()
-    except media.VideoError as exc:
-        raise SourceError(str(exc)) from None
+    """A file source must hold video now: an empty or audio-only file is one line at start, not a dead stream.
+
+    PyAV opens the file in a forked child: the supervisor, which resolves the sources, would otherwise
+    keep PyAV's FFmpeg libraries mapped (16 MiB) for the whole run, for one look at each file.
+    """
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: one line back through the pipe (empty: it holds video), then out at once
+        os.close(read)
+        try:
+            media.open_video(path).close()
+            line = ""
+        except media.VideoError as exc:
+            line = str(exc)
+        except BaseException as exc:  # whatever it was, the parent says it in one line
+            line = f"{path}: cannot open ({type(exc).__name__})"
+        os.write(write, line.encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        line = pipe.read().decode()
+    if os.waitpid(pid, 0)[1] and not line:  # killed before it could say why
+        line = f"{path}: cannot open (the check of the file crashed)"
+    if line:
+        raise SourceError(line)
 
 
 def read_frames(

@@ -6,6 +6,8 @@ import pickle
 import subprocess
 import sys
 
+from tests.stream_clips import make_clip
+
 MODEL_RUN_TIME = {"onnxruntime", "torch", "torchvision"}
 
 
@@ -39,10 +41,12 @@ def capture_spec_pickle() -> bytes:
                                     CaptureSettings.of(StreamSection())))
 
 
-def test_the_supervisor_loads_no_model_run_time_no_opencv_no_pyav_and_no_numpy():
+def test_the_supervisor_loads_no_model_run_time_no_opencv_no_pyav_and_no_numpy(tmp_path):
     """OpenCV alone is 54 MiB of a process's memory, PyAV 21, numpy 20: the supervisor reads a manifest, checks
-    the evidence folder and creates the rings without them."""
-    top = loaded("from stream.cli import _parse\n_parse(['watch'])\nimport stream.supervisor, stream.worker_spec")
+    the evidence folder and creates the rings without them, and looks into a file source from a forked child."""
+    clip = str(make_clip(tmp_path / "a.mp4", seconds=0.5))
+    top = loaded("from stream.cli import _parse\n_parse(['watch'])\nimport stream.supervisor, stream.worker_spec\n"
+                 f"from stream.sources import make_source\nmake_source({clip!r})")
     heavy = MODEL_RUN_TIME | {"cv2", "av", "numpy"}
     assert "stream" in top and not heavy & top, sorted(heavy & top)
 
