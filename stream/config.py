@@ -97,7 +97,10 @@ class StreamSection(_Section):
         "auto", description='"auto": one per core left after the captures (0.06 core a stream) and the '
         "supervisor, rounded; at most one per stream, at least one",
     )
-    ring_slots: int = Field(8, ge=4, le=256, description="at least the 3 frames a worker may hold and the one being written")
+    ring_slots: int = Field(
+        5, ge=4, le=256, description="at least the 3 frames a worker may hold and the one being written; each slot"
+        " is max_width x max_height x 3 bytes of shared memory, resident in the capture and its worker once used",
+    )
     max_width: int = Field(1280, ge=64, le=7680, description="wider frames are scaled down before the ring")
     max_height: int = Field(720, ge=64, le=4320)
     transport: Literal["ipc", "tcp"] = "ipc"
