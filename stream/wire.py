@@ -160,7 +160,8 @@ MESSAGE_TYPES: dict[str, type] = {t.TOPIC: t for t in (FrameReady, *EVENTS, Dire
 
 @cache
 def _adapter(cls: type):
-    """pydantic loads with the first message decoded: 20 MiB that a capture, which only encodes, never needs."""
+    """pydantic and a message's schema load with the first message decoded: a capture, which only encodes, never
+    loads them."""
     from pydantic import TypeAdapter
 
     return TypeAdapter(cls)
