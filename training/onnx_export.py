@@ -63,27 +63,27 @@ def freeze_pads(path: Path, size: int) -> int:
     outputs = [o.name for o in session.get_outputs()]
     values = [dict(zip(outputs, session.run(None, {ENCODER_INPUT: np.zeros((n, 3, size, size), np.float32)})))
               for n in (1, 3)]
+    consumers: dict[str, list] = {}  # a fold rewires only a Pad's input, never what reads a Pad's output
+    for n in model.graph.node:
+        for name in n.input:
+            consumers.setdefault(name, []).append(n)
     folded = 0
     for node in pads:
         amounts = values[0][node.input[1]]
         if not np.array_equal(amounts, values[1][node.input[1]]):
             raise DfdError(f"{path.name}: {node.name}'s padding depends on the batch size")
-        folded += _fold_into_conv(model.graph, node, amounts.astype(np.int64))
+        folded += _fold_into_conv(model.graph, consumers, node, amounts.astype(np.int64))
     _drop_unused(model.graph)
     onnx.save(model, str(path))
     return folded
 
 
-def _fold_into_conv(graph, pad, amounts: np.ndarray) -> int:
+def _fold_into_conv(graph, consumers: dict[str, list], pad, amounts: np.ndarray) -> int:
     """Zero padding of H and W before a Conv (directly, or through the int8 graph's QuantizeLinear ->
     DequantizeLinear, where 0.0 stays 0.0) becomes the Conv's own `pads`; 1 when folded, else 0 and the
     Pad keeps its amounts as a constant."""
     from onnx import helper, numpy_helper
 
-    consumers = {}
-    for n in graph.node:
-        for name in n.input:
-            consumers.setdefault(name, []).append(n)
     chain, out = [], pad.output[0]
     while len(consumers.get(out, [])) == 1 and consumers[out][0].op_type in ("QuantizeLinear", "DequantizeLinear"):
         chain.append(consumers[out][0])
