@@ -95,7 +95,7 @@ class PolicySection(_Section):
 class StreamSection(_Section):
     workers: Annotated[int, Field(ge=1, le=64)] | Literal["auto"] = Field(
         "auto", description='"auto": one per core left after the captures (0.06 core a stream) and the '
-        "supervisor, rounded; at most one per stream, at least one",
+        "supervisor, rounded up; at most one per stream, at least one",
     )
     ring_slots: int = Field(
         5, ge=4, le=256, description="at least the 3 frames a worker may hold and the one being written; each slot"

@@ -190,17 +190,18 @@ SUPERVISOR_CORES = 0.05
 
 
 def worker_count(workers: int | str, streams: int) -> int:
-    """The workers a run starts: `stream.workers`, or for "auto" one per core left after the captures and
-    the supervisor (the cores this process may use, rounded), at most one per stream, at least one.
+    """The workers a run starts: `stream.workers`, or for "auto" enough workers to use the cores left after
+    the captures and the supervisor (the cores this process may use, less their share, rounded up: a worker
+    runs on one core at a time), at most one per stream, at least one.
 
-    Rounded, not cut down: the captures need a fraction of a core, not a whole one. On 2 cores with 3
-    streams the worst stream lost 0.7-8.1 % with 2 workers and 7.9-22.1 % with 1 (README, tuning).
+    Rounded up, not down: on 2 cores 8 streams' captures leave 1.47 cores, and one worker alone lost
+    2.4 % of 8 streams where two lost none (bench/results/full-zen4-run1, README tuning).
     """
     if workers != "auto":
         return int(workers)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     left = cores - SUPERVISOR_CORES - CAPTURE_CORES * streams
-    return max(1, min(streams, math.floor(left + 0.5)))
+    return max(1, min(streams, math.ceil(left)))
 
 
 def assign(streams: list[str], workers: int) -> list[list[str]]:

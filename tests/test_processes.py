@@ -131,12 +131,14 @@ def test_a_hung_worker_is_restarted_as_a_stall_not_a_crash():
     assert lines[-1] == "worker w0: no stats for 11 s, restarting it"
 
 
-def test_auto_workers_take_the_cores_the_captures_leave_at_most_one_per_stream(monkeypatch):
+def test_auto_workers_use_every_core_the_captures_leave_at_most_one_per_stream(monkeypatch):
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(8)))
-    assert worker_count("auto", 3) == 3 and worker_count("auto", 12) == 7  # 12 captures take most of a core
+    assert worker_count("auto", 3) == 3 and worker_count("auto", 12) == 8  # 12 captures leave 7.2 cores
+    assert worker_count("auto", 40) == 6  # 40 captures take 2.4 cores: 5.55 left
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1})
-    assert worker_count("auto", 1) == 1 and worker_count("auto", 3) == 2  # 2 cores: 1.77 left for 3 streams
-    assert worker_count("auto", 16) == 1  # 16 captures take about one of the 2 cores
+    assert worker_count("auto", 1) == 1 and worker_count("auto", 3) == 2
+    assert worker_count("auto", 8) == 2  # 1.47 cores left: one worker would use one of them
+    assert worker_count("auto", 17) == 1  # 17 captures take about one of the 2 cores
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0})
     assert worker_count("auto", 4) == 1  # one core: still one worker
     assert worker_count(5, 1) == 5  # a number is taken as it is
