@@ -100,7 +100,7 @@ class ScoreEvent:
     track: int
     seq: int  # frame sequence number that closed the window
     frame_ts: float  # that frame's capture time
-    ts: float  # when the score was published
+    ts: float  # when the worker scored it (scores leave in groups, about stream.worker.EVENTS_HOLD_S later)
     p_fake: float
 
 

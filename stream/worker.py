@@ -35,6 +35,7 @@ from stream.wire import AlertEvent, FaceBoxes, ScoreEvent, WorkerStats
 from stream.worker_spec import WorkerSpec
 
 STATS_EVERY_S = 1.0
+EVENTS_HOLD_S = 0.1  # stats, scores and face boxes leave together, about this late (alerts never wait)
 EVIDENCE_WAIT_S = 2.0  # at stop, for a new alert's evidence still being written (within the stop grace)
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class Worker:
         self.runner = self.pipeline.runner
         self.levels = cfg.policy.levels(self.runner.manifest.threshold)
         self.frames = FrameReceiver(ctx, spec.frames, security, spec.rings)
-        self.events = EventSender(ctx, spec.events_endpoint, security)
+        self.events = EventSender(ctx, spec.events_endpoint, security, EVENTS_HOLD_S)
         self.outbox = AlertOutbox(EvidenceWriter(cfg.alerts.evidence_dir), self.events.send)
         self.streams: dict[str, _StreamWork] = {}
         self.stopping = False
@@ -142,8 +143,8 @@ class Worker:
         last = time.monotonic()
         while not self.stopping:
             self.outbox.flush()  # alert events whose evidence is written now
-            self.events.flush()  # alert events the supervisor could not take yet
-            frames = self.frames.recv_batch(0.2, self.spec.config.model.batch)
+            self.events.flush()  # held scores and stats once due; alert events the supervisor could not take yet
+            frames = self.frames.recv_batch(EVENTS_HOLD_S, self.spec.config.model.batch)
             if frames:
                 self.process(frames)
                 for frame in frames:

@@ -21,7 +21,7 @@ from stream.transport import (
     open_socket,
     tcp_endpoints,
 )
-from stream.wire import AlertEvent, FrameReady, StreamState, encode
+from stream.wire import AlertEvent, FrameReady, ScoreEvent, StreamState, encode
 
 
 @pytest.fixture
@@ -149,6 +149,47 @@ def test_events_arrive_and_malformed_ones_are_counted(ctx, tmp_path):
     assert got[0].captured == 3 and got[1].alert_id == "id-1"
     raw.close(linger=0)
     out.close()
+    inbox.close()
+
+
+def test_held_events_leave_together_before_an_alert_and_at_close(ctx, tmp_path):
+    ep = ipc_endpoints(tmp_path, [])
+    inbox = EventReceiver(ctx, ep.events, None)
+    out = EventSender(ctx, ep.events, None, hold_s=3600.0)  # nothing is due on its own in this test
+    for seq in range(3):
+        assert out.send(ScoreEvent("a", 1, seq, 1.0, 1.0, 0.5))
+    out.flush()
+    assert inbox.recv(0.3) == []  # held, not due
+    out.send(AlertEvent("new", "id-1", "a", 1, 2.0, 2.0, None, 0.9, 0.9, 0.9, 0.5, "m"))
+    got = []
+    deadline = time.monotonic() + 5
+    while len(got) < 4:
+        assert time.monotonic() < deadline
+        got += inbox.recv(0.2)
+    assert [(type(m).__name__, getattr(m, "seq", None)) for m in got] == [
+        ("ScoreEvent", 0), ("ScoreEvent", 1), ("ScoreEvent", 2), ("AlertEvent", None)]
+    out.send(StreamState("a", "online", 3.0, 0.5))
+    out.close()  # what is held goes out at close
+    while not got[4:]:
+        assert time.monotonic() < deadline
+        got += inbox.recv(0.2)
+    assert type(got[4]).__name__ == "StreamState"
+    inbox.close()
+
+
+def test_a_malformed_part_of_a_grouped_message_is_counted_and_the_rest_kept(ctx, tmp_path):
+    ep = ipc_endpoints(tmp_path, [])
+    inbox = EventReceiver(ctx, ep.events, None)
+    raw = ctx.socket(zmq.PUSH)
+    raw.connect(str(ep.events))
+    raw.send_multipart([encode(ScoreEvent("a", 1, 7, 1.0, 1.0, 0.5)), b"score {", encode(FrameReady("a", 0, 0, 1.0, 32, 24))])
+    got = []
+    deadline = time.monotonic() + 5
+    while not got:
+        assert time.monotonic() < deadline
+        got += inbox.recv(0.2)
+    assert [m.seq for m in got] == [7] and inbox.rejected == 2
+    raw.close(linger=0)
     inbox.close()
 
 
