@@ -116,7 +116,8 @@ class EventReceiver:
                 parts = self._sock.recv_multipart(zmq.NOBLOCK)  # one event, or several sent together
             except zmq.Again:
                 break
-            for frame in parts:
+            self.rejected += max(0, len(parts) - MAX_BATCH)  # no worker groups this many: not ours
+            for frame in parts[:MAX_BATCH]:
                 try:
                     out.append(decode(frame, EVENTS))
                 except MessageError:

@@ -193,6 +193,23 @@ def test_a_malformed_part_of_a_grouped_message_is_counted_and_the_rest_kept(ctx,
     inbox.close()
 
 
+def test_a_group_of_more_events_than_a_batch_is_cut_and_the_rest_counted(ctx, tmp_path, monkeypatch):
+    monkeypatch.setattr("stream.events.MAX_BATCH", 3)
+    ep = ipc_endpoints(tmp_path, [])
+    inbox = EventReceiver(ctx, ep.events, None)
+    raw = ctx.socket(zmq.PUSH)
+    raw.connect(str(ep.events))
+    raw.send_multipart([encode(ScoreEvent("a", 1, seq, 1.0, 1.0, 0.5)) for seq in range(5)])
+    got = []
+    deadline = time.monotonic() + 5
+    while not got:
+        assert time.monotonic() < deadline
+        got += inbox.recv(0.2)
+    assert [m.seq for m in got] == [0, 1, 2] and inbox.rejected == 2
+    raw.close(linger=0)
+    inbox.close()
+
+
 def test_a_worker_takes_its_streams_in_turn(ctx, tmp_path):
     """Six streams that always have a frame, one worker: each gets a near-equal share, the last ones too.
 
