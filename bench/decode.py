@@ -7,11 +7,17 @@ context for every new frame, which can cost more than the decoding); and
 that with one decoder thread, as a live capture decodes. Each also has its
 CPU time per frame (every thread of the process): FFmpeg's frame threads
 are faster for one reader alone and cost more CPU a frame, which is what a
-machine full of captures and workers pays.
+machine full of captures and workers pays. Last, a capture's own loop
+(decode, BGR, copy into a ring slot) in a fresh process with a capture's
+imports (bench.capture_decode), with its heap limits (stream.heap) and
+without: the bench process's heap does not fault the way a lean capture's did.
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,7 +33,7 @@ SIZES = ((640, 480), (1280, 720))
 
 
 def steps(ctx: Context) -> int:
-    return len(SIZES) * (1 + len(MODES) * ctx.plan.runs)
+    return len(SIZES) * (1 + (len(MODES) + len(CAPTURE_MODES)) * ctx.plan.runs)
 
 
 def _none(frame: av.VideoFrame, _: VideoReformatter) -> None:
@@ -48,6 +54,7 @@ MODES: dict[str, tuple[Convert, int]] = {
     "decode": (_none, 0), "decode_bgr": (_to_ndarray, 0), "decode_bgr_reused": (_reformatter, 0),
     "decode_bgr_one_thread": (_reformatter, 1),
 }
+CAPTURE_MODES: dict[str, list[str]] = {"capture_process": [], "capture_process_glibc_defaults": ["--glibc-defaults"]}
 
 
 def decode_fps(path: Path, convert: Convert, threads: int) -> tuple[float, float]:
@@ -63,6 +70,13 @@ def decode_fps(path: Path, convert: Convert, threads: int) -> tuple[float, float
             convert(frame, reformatter)
             n += 1
     return n / (time.perf_counter() - t0), 1000 * (time.process_time() - cpu0) / n
+
+
+def capture_process(path: Path, args: list[str]) -> dict[str, float]:
+    """fps, CPU ms and page faults per frame of a capture's decode loop in a fresh process."""
+    out = subprocess.run([sys.executable, "-m", "bench.capture_decode", str(path), *args],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
 
 
 def run(ctx: Context) -> dict:
@@ -81,5 +95,12 @@ def run(ctx: Context) -> dict:
                 cpu.append(c)
             row[f"{key}_fps"] = Figure.of(fps, "fps").to_dict()
             row[f"{key}_cpu_ms"] = Figure.of(cpu, "ms").to_dict()
+        for key, args in CAPTURE_MODES.items():
+            runs = []
+            for _ in range(ctx.plan.runs):
+                ctx.step(f"decode: {width}x{height} {key}")
+                runs.append(capture_process(path, args))
+            for name, unit in (("fps", "fps"), ("cpu_ms", "ms"), ("faults", "faults")):
+                row[f"{key}_{name}"] = Figure.of([r[name] for r in runs], unit).to_dict()
         out[f"{width}x{height}"] = row
     return out

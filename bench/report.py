@@ -52,9 +52,13 @@ def _model(r: dict) -> list[str]:
 
 def _decode(r: dict) -> list[str]:
     modes = ("decode", "decode_bgr", "decode_bgr_reused", "decode_bgr_one_thread")
+    captures = ("capture_process", "capture_process_glibc_defaults")
     return _table(["H.264 clip", "decode", "decode + to_ndarray(bgr24)", "decode + BGR, reused reformatter",
-                   "the same, one decoder thread (a capture)"],
-                  [[size, *(f"{fig(row.get(f'{m}_fps'), 0)} fps, {fig(row.get(f'{m}_cpu_ms'), 2)} ms CPU" for m in modes)]
+                   "the same, one decoder thread (a capture)",
+                   "a capture process: decode, BGR, ring copy (stream.heap's limits)", "the same, glibc's defaults"],
+                  [[size, *(f"{fig(row.get(f'{m}_fps'), 0)} fps, {fig(row.get(f'{m}_cpu_ms'), 2)} ms CPU" for m in modes),
+                    *(f"{fig(row.get(f'{m}_cpu_ms'), 2)} ms CPU, {fig(row.get(f'{m}_faults'), 0)} page faults"
+                      for m in captures)]
                    for size, row in r.items()])
 
 

@@ -21,6 +21,7 @@ from edge_model.media import Opening, VideoError
 from stream.capture_spec import EXIT_ENDED, EXIT_UNUSABLE, CaptureSpec
 from stream.events import EventSender
 from stream.frames import FrameSender
+from stream.heap import keep_frame_buffers
 from stream.lifeline import die_with_parent, private_files
 from stream.logs import install_logging
 from stream.ring import FrameRing
@@ -138,6 +139,7 @@ def run_capture(spec: CaptureSpec) -> None:
     """Process entry point. Ctrl-C goes to the supervisor; SIGTERM stops this capture."""
     die_with_parent()
     private_files()
+    keep_frame_buffers()
     install_logging(prefix=f"dfd watch: {spec.source.name}")
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     ctx = zmq.Context()
