@@ -4,11 +4,13 @@ glibc serves a large allocation with a fresh mmap and trims the top of its heap
 when enough is free there. Both limits move on their own, and in a capture, a
 lean process whose big allocations are FFmpeg's and the converted frame
 (900 KiB at 640x480), they ended up just around those sizes: each frame mapped
-and faulted in new pages (142 page faults a frame) and unmapped them again.
-Fixed limits above a frame keep those buffers in the heap: 4 faults a frame, and
-decode + BGR conversion + ring copy fell from 2.04 to 1.27 ms of CPU a frame
-for 2.6 MiB more RSS (300 frames of 640x480, three passes; `dfd bench`'s decode section
-measures it in a fresh process, bench.capture_decode).
+and faulted in new pages and unmapped them again.
+Fixed limits above a frame keep those buffers in the heap: in a fresh process
+with a capture's imports (`dfd bench`'s decode section, bench.capture_decode),
+640x480 decode + BGR conversion + ring copy went from 2.55 to 1.73 ms of CPU a
+frame and 151 to 18 faults; live under 4 streams the captures' CPU fell from
+2.67 to 2.39 ms a frame. RSS: 2.6 MiB more in that loop; the capture's peak under
+`dfd watch` stayed at 72 MiB (README, "A capture's heap").
 """
 
 from __future__ import annotations
