@@ -82,6 +82,15 @@ def peak_rss_kib(pid: int) -> int:
     return _field_kib(pid, "status", "VmHWM")
 
 
+def own_rss_kib(pid: int) -> int:
+    """RSS less the pages mapped from files (libraries): the process's heap, stacks and shared memory.
+
+    How many pages of a library a process maps depends on the kernel as much as on the
+    process (from Linux 6.16 ext4 caches files in large folios, and a fault maps a whole folio).
+    """
+    return _field_kib(pid, "status", "RssAnon") + _field_kib(pid, "status", "RssShmem")
+
+
 def pss_kib(pid: int) -> int:
     """Proportional set size: shared pages split among the processes that map them."""
     return _field_kib(pid, "smaps_rollup", "Pss")

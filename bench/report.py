@@ -106,6 +106,7 @@ def _memory(r: dict) -> list[str]:
                  fig(f, 0)] for role, f in run["per_role_mib"].items()]
         rows.append(["**whole `dfd watch` (sum of RSS)**", fig(run["total_rss_mib"], 0)])
         rows.append(["whole `dfd watch` (sum of PSS: shared pages counted once)", fig(run["total_pss_mib"], 0)])
+        rows.append(["whole `dfd watch` (sum of RSS less library pages: RssAnon + RssShmem)", fig(run["total_own_mib"], 0)])
         out += _table([f"{run['config']}, {run['streams']} stream(s): process", "peak RSS MiB"], rows)
     return out
 

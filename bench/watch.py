@@ -20,7 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.context import Skip
-from bench.procfs import cmdline, descendants, peak_rss_kib, processes, pss_kib, rss_kib
+from bench.procfs import (
+    cmdline,
+    descendants,
+    own_rss_kib,
+    peak_rss_kib,
+    processes,
+    pss_kib,
+    rss_kib,
+)
 
 STOP_GRACE_S = 20.0  # beyond --duration: model loading, shutdown and flushing alerts
 POLL_S = 0.02  # alert database polling: the resolution of capture -> record written
@@ -42,6 +50,7 @@ class WatchRun:
     processes: dict[int, ProcessMemory] = field(default_factory=dict)
     peak_total_rss_kib: int = 0
     peak_total_pss_kib: int = 0
+    peak_total_own_kib: int = 0  # RSS less library pages (procfs.own_rss_kib)
     records_seen: dict[tuple[str, str, float], float] = field(default_factory=dict)  # (alert, kind, frame_ts) -> seen
 
     def of_type(self, kind: str) -> list[dict]:
@@ -88,11 +97,12 @@ class _Sampler(threading.Thread):
     def _sample_memory(self) -> None:
         procs = processes()
         tree = descendants(self.root, procs) & procs.keys()
-        total = pss = 0
+        total = pss = own = 0
         for pid in sorted(tree):
             rss = rss_kib(pid)
             total += rss
             pss += pss_kib(pid)
+            own += own_rss_kib(pid)
             if pid not in self._order:
                 self._order[pid] = len(self._order)
                 self.run_.processes[pid] = ProcessMemory(_label(pid, self.root, procs[pid].name, self._order[pid]))
@@ -100,6 +110,7 @@ class _Sampler(threading.Thread):
             mem.peak_rss_kib = max(mem.peak_rss_kib, peak_rss_kib(pid), rss)
         self.run_.peak_total_rss_kib = max(self.run_.peak_total_rss_kib, total)
         self.run_.peak_total_pss_kib = max(self.run_.peak_total_pss_kib, pss)
+        self.run_.peak_total_own_kib = max(self.run_.peak_total_own_kib, own)
 
     def _poll_db(self) -> None:
         if not self.db.is_file():

@@ -227,6 +227,7 @@ def test_capacity_and_memory_through_a_real_dfd_watch(tiny_model, tmp_path):
     assert {"supervisor", "capture process", "worker process"} <= set(four["per_role_mib"])
     assert four["processes"]["capture process"] == 4
     assert four["total_rss_mib"]["median"] > one["total_rss_mib"]["median"]
+    assert 0 < four["total_own_mib"]["median"] < four["total_rss_mib"]["median"]  # libraries are left out
 
 
 def test_a_model_without_an_int8_encoder_is_not_benchmarked_as_int8(tmp_path):

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from bench.procfs import Proc, cpu_since, descendants, processes, rss_kib
+from bench.procfs import Proc, cpu_since, descendants, own_rss_kib, processes, rss_kib
 
 
 def test_a_process_started_within_the_interval_counts_all_its_cpu():
@@ -28,3 +28,14 @@ def test_children_of_this_process_are_ours():
     finally:
         child.kill()
         child.wait()
+
+
+def test_own_rss_follows_what_the_process_allocates_and_leaves_libraries_out():
+    import numpy as np
+
+    before = own_rss_kib(os.getpid())
+    block = np.ones(64 << 20, np.uint8)  # 64 MiB, every page touched
+    grown = own_rss_kib(os.getpid()) - before
+    assert 60 << 10 <= grown <= 70 << 10
+    assert own_rss_kib(os.getpid()) < rss_kib(os.getpid())  # the interpreter and numpy's libraries are files
+    del block
