@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -280,3 +282,12 @@ def test_the_profile_counts_only_the_profiled_processes_own_frames():
     assert handled(run, "worker", "w0", 0, 3) == 30  # not w1's frames of stream b
     assert handled(run, "capture", "a", 0, 3) == 60  # its own stream's captured frames
     assert handled(run, "worker", "w0", 1.5, 3) is None  # one report in the interval: no count
+
+
+def test_library_pages_imports_the_tmpfs_copy(tmp_path):
+    out = tmp_path / "library_pages.json"
+    subprocess.run([sys.executable, "-m", "bench.library_pages", "--out", str(out)], check=True, capture_output=True)
+    result = json.loads(out.read_text())
+    assert all(path.startswith("/dev/shm/") for path in result["tmpfs_from"])  # not the installed packages again
+    assert not any(path.startswith("/dev/shm/") for path in result["installed_from"])
+    assert result["installed_mib"] > 0 and result["tmpfs_copy_mib"] > 0
