@@ -1,9 +1,10 @@
 """How much RSS a worker's two big libraries add, loaded from where they are installed and from tmpfs.
 
-The same files, the same imports: only the page cache behind them differs. From
-Linux 6.16 ext4 caches files in large folios and a page fault maps a whole
-folio, so a library's resident share depends on the kernel and the file system
-as much as on the process (README, "Memory and the kernel"):
+The same files, the same imports: only the page cache behind them differs. Where
+the page cache holds a library in large folios, a page fault maps a whole folio,
+so a library's resident share depends on the kernel and on what the page cache
+holds at the moment as much as on the process (README, "Memory and the kernel").
+The result records /proc/meminfo's FileHugePages (file pages cached as huge pages):
 
     python -m bench.library_pages [--out JSON]
 """
@@ -44,24 +45,36 @@ def _import_cost(pythonpath: str | None) -> dict:
     return json.loads(out)
 
 
-def _copy_packages(dest: Path) -> None:
+def _meminfo_kib(key: str) -> int:
+    with open("/proc/meminfo") as f:
+        return next((int(line.split()[1]) for line in f if line.startswith(key + ":")), 0)
+
+
+def folders() -> list[Path]:
     """The packages, and the shared libraries OpenCV's wheel bundles beside them (FFmpeg, OpenBLAS)."""
-    for name in PACKAGES:
-        folder = Path(find_spec(name).origin).parent
-        shutil.copytree(folder, dest / folder.name)
-    for libs in Path(find_spec("cv2").origin).parent.parent.glob("opencv_*.libs"):
-        shutil.copytree(libs, dest / libs.name)
+    packages = [Path(find_spec(name).origin).parent for name in PACKAGES]
+    return packages + sorted(packages[-1].parent.glob("opencv_*.libs"))
+
+
+def bytes_needed() -> int:
+    """What the tmpfs copy takes (about 250 MB): a container's /dev/shm is often 64 MB."""
+    return sum(f.stat().st_size for folder in folders() for f in folder.rglob("*") if f.is_file())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("library_pages.json"))
     args = parser.parse_args()
+    free = shutil.disk_usage(SHM).free
+    if free < bytes_needed():
+        sys.exit(f"bench.library_pages: {SHM} has {free >> 20} MiB free and the copy needs {bytes_needed() >> 20}")
     installed = _import_cost(None)
     with tempfile.TemporaryDirectory(dir=SHM) as tmp:
-        _copy_packages(Path(tmp))
+        for folder in folders():
+            shutil.copytree(folder, Path(tmp) / folder.name)
         tmpfs = _import_cost(tmp)
-    result = {"kernel": platform.release(), "imports": "onnxruntime, cv2 (after numpy, zmq)",
+    result = {"kernel": platform.release(), "file_huge_pages_mib": _meminfo_kib("FileHugePages") >> 10,
+              "imports": "onnxruntime, cv2 (after numpy, zmq)",
               "installed_mib": round(installed["mib"], 1), "tmpfs_copy_mib": round(tmpfs["mib"], 1),
               "installed_from": installed["from"], "tmpfs_from": tmpfs["from"]}
     args.out.write_text(json.dumps(result, indent=1) + "\n")

@@ -4,7 +4,7 @@ Measured for the default config and for configs/low-end.toml (the path for a sma
 section's runs are reused when it made them; otherwise this section runs its own. The tree's total is
 given as a sum of RSS (what `top` shows), as a sum of PSS, which counts shared pages
 (libraries, the shared-memory ring) once, and as a sum of RSS less library pages, which the
-kernel's page-cache folio size does not move (procfs.own_rss_kib).
+page cache's folio sizes do not move (procfs.own_rss_kib).
 """
 
 from __future__ import annotations

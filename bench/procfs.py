@@ -85,8 +85,8 @@ def peak_rss_kib(pid: int) -> int:
 def own_rss_kib(pid: int) -> int:
     """RSS less the pages mapped from files (libraries): the process's heap, stacks and shared memory.
 
-    How many pages of a library a process maps depends on the kernel as much as on the
-    process (from Linux 6.16 ext4 caches files in large folios, and a fault maps a whole folio).
+    How many pages of a library a process maps depends on the page cache as much as on the
+    process: where it holds the library in large folios, a fault maps a whole folio.
     """
     return _field_kib(pid, "status", "RssAnon") + _field_kib(pid, "status", "RssShmem")
 
