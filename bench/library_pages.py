@@ -4,7 +4,7 @@ The same files, the same imports: only the page cache behind them differs. Where
 the page cache holds a library in large folios, a page fault maps a whole folio,
 so a library's resident share depends on the kernel and on what the page cache
 holds at the moment as much as on the process (README, "Memory and the kernel").
-The result records /proc/meminfo's FileHugePages (file pages cached as huge pages):
+The result also records /proc/meminfo's FileHugePages (file pages cached as huge pages).
 
     python -m bench.library_pages [--out JSON]
 """
@@ -22,18 +22,18 @@ import tempfile
 from importlib.util import find_spec
 from pathlib import Path
 
+from bench.procfs import meminfo_kib
+
 PACKAGES = ("onnxruntime", "cv2")
 SHM = Path("/dev/shm")  # tmpfs: page cache in 4-KiB pages unless mounted with huge=
 
 PROBE = """
-import json
-def rss():
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+import json, os
+from bench.procfs import rss_kib
 import numpy, zmq
-before = rss()
+before = rss_kib(os.getpid())
 import onnxruntime, cv2
-print(json.dumps({"mib": rss() - before, "from": [onnxruntime.__file__, cv2.__file__]}))
+print(json.dumps({"mib": (rss_kib(os.getpid()) - before) / 1024, "from": [onnxruntime.__file__, cv2.__file__]}))
 """
 
 
@@ -43,11 +43,6 @@ def _import_cost(pythonpath: str | None) -> dict:
         env["PYTHONPATH"] = pythonpath
     out = subprocess.run([sys.executable, "-c", PROBE], env=env, check=True, capture_output=True, text=True).stdout
     return json.loads(out)
-
-
-def _meminfo_kib(key: str) -> int:
-    with open("/proc/meminfo") as f:
-        return next((int(line.split()[1]) for line in f if line.startswith(key + ":")), 0)
 
 
 def folders() -> list[Path]:
@@ -65,15 +60,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("library_pages.json"))
     args = parser.parse_args()
-    free = shutil.disk_usage(SHM).free
-    if free < bytes_needed():
-        sys.exit(f"bench.library_pages: {SHM} has {free >> 20} MiB free and the copy needs {bytes_needed() >> 20}")
+    free, needed = shutil.disk_usage(SHM).free, bytes_needed()
+    if free < needed:
+        sys.exit(f"bench.library_pages: {SHM} has {free >> 20} MiB free and the copy needs {needed >> 20}")
     installed = _import_cost(None)
     with tempfile.TemporaryDirectory(dir=SHM) as tmp:
         for folder in folders():
             shutil.copytree(folder, Path(tmp) / folder.name)
         tmpfs = _import_cost(tmp)
-    result = {"kernel": platform.release(), "file_huge_pages_mib": _meminfo_kib("FileHugePages") >> 10,
+    result = {"kernel": platform.release(), "file_huge_pages_mib": meminfo_kib("FileHugePages") >> 10,
               "imports": "onnxruntime, cv2 (after numpy, zmq)",
               "installed_mib": round(installed["mib"], 1), "tmpfs_copy_mib": round(tmpfs["mib"], 1),
               "installed_from": installed["from"], "tmpfs_from": tmpfs["from"]}

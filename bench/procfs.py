@@ -64,7 +64,8 @@ def descendants(root: int, procs: dict[int, Proc]) -> set[int]:
     return seen
 
 
-def _field_kib(pid: int, file: str, key: str) -> int:
+def _field_kib(pid: int | str, file: str, key: str) -> int:
+    """A "Key: N kB" line of /proc/PID/FILE, or of /proc/FILE where pid is ""; 0 where absent."""
     try:
         for line in (PROC / str(pid) / file).read_text().splitlines():
             if line.startswith(key + ":"):
@@ -89,6 +90,11 @@ def own_rss_kib(pid: int) -> int:
     process: where it holds the library in large folios, a fault maps a whole folio.
     """
     return _field_kib(pid, "status", "RssAnon") + _field_kib(pid, "status", "RssShmem")
+
+
+def meminfo_kib(key: str) -> int:
+    """A machine-wide figure of /proc/meminfo, e.g. FileHugePages."""
+    return _field_kib("", "meminfo", key)
 
 
 def pss_kib(pid: int) -> int:

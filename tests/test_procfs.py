@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from bench.procfs import Proc, cpu_since, descendants, own_rss_kib, processes, rss_kib
+from bench.procfs import Proc, cpu_since, descendants, meminfo_kib, own_rss_kib, processes, rss_kib
 
 
 def test_a_process_started_within_the_interval_counts_all_its_cpu():
@@ -39,3 +39,7 @@ def test_own_rss_follows_what_the_process_allocates_and_leaves_libraries_out():
     assert 60 << 10 <= grown <= 70 << 10
     assert own_rss_kib(os.getpid()) < rss_kib(os.getpid())  # the interpreter and numpy's libraries are files
     del block
+
+
+def test_meminfo_reads_machine_wide_figures():
+    assert meminfo_kib("MemTotal") > 0 and meminfo_kib("NoSuchField") == 0
