@@ -137,7 +137,11 @@ def read_image(path: str | Path, shown: str | None = None, fit: Fit | None = Non
 
 
 class _Pacer:
-    """Holds frames back to the file's own frame rate; too far behind, it starts again rather than burst."""
+    """Holds frames back to the file's own frame rate; more than a second behind, or a frame due more than
+    MAX_WAIT_S ahead (a damaged timestamp, a jump in the file's clock), it starts again from that frame rather
+    than burst or hang."""
+
+    MAX_WAIT_S = 2.0
 
     def __init__(self) -> None:
         self.origin: tuple[float, float] | None = None  # (wall time, frame time)
@@ -146,25 +150,33 @@ class _Pacer:
         if frame_time is None:
             return
         now = time.monotonic()
-        if self.origin is None or now - (self.origin[0] + frame_time - self.origin[1]) > 1.0:
-            self.origin = (now, frame_time)
-        delay = self.origin[0] + frame_time - self.origin[1] - now
-        if delay > 0:
-            time.sleep(delay)
+        due = None if self.origin is None else self.origin[0] + frame_time - self.origin[1]
+        if due is None or now - due > 1.0 or due - now > self.MAX_WAIT_S:
+            self.origin, due = (now, frame_time), now
+        if due > now:
+            time.sleep(due - now)
 
 
 class _Sampler:
-    """Keeps about `fps` frames per second of video."""
+    """Keeps about `fps` frames per second of video, on a grid of 1/fps from the first kept frame.
+
+    A live stream's clock can jump (a camera restarts its timestamps, a feed skips ahead): a frame
+    before the last kept one, or more than one period past the next due time, starts a new grid,
+    so a jump back never stalls the stream and a jump ahead never releases a burst.
+    """
 
     def __init__(self, fps: float) -> None:
-        self.fps = fps
+        self.period = 1.0 / fps
         self.next_t: float | None = None
+        self.kept_t = 0.0
 
     def keep(self, frame_time: float | None, index: int) -> bool:
         t = float(frame_time) if frame_time is not None else index / DEFAULT_FPS
-        if self.next_t is not None and t + 1e-6 < self.next_t:
+        jumped = self.next_t is None or t < self.kept_t or t > self.next_t + self.period
+        if not jumped and t + 1e-6 < self.next_t:
             return False
-        self.next_t = (t if self.next_t is None else self.next_t) + 1.0 / self.fps
+        self.next_t = t + self.period if jumped else self.next_t + self.period
+        self.kept_t = t
         return True
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
-from edge_model.media import VideoError, read_frames
+from edge_model.media import VideoError, _Pacer, _Sampler, read_frames
 from tests.clips import write_face_clip
 
 
@@ -18,6 +20,25 @@ def test_decodes_every_frame(clip):
     frames = list(read_frames(str(clip)))
     assert [i for i, _ in frames] == list(range(20))
     assert frames[0][1].shape == (240, 320, 3) and frames[0][1].dtype == np.uint8
+
+
+def test_sampling_survives_a_stream_clock_that_jumps():
+    sampler = _Sampler(10.0)
+    steady = [i / 30 for i in range(10)]  # 30 fps: every third frame kept, on the grid of the first
+    assert [t for t in steady if sampler.keep(t, 0)] == [0.0, 0.1, 0.2, 0.3]
+    ahead = [60.0 + i / 30 for i in range(6)]  # the feed skips a minute: a new grid, not a burst to catch up
+    assert [t for t in ahead if sampler.keep(t, 0)] == [60.0, 60.1]
+    back = [2.0 + i / 30 for i in range(6)]  # the camera restarts its clock: sampling goes on at once
+    assert [t for t in back if sampler.keep(t, 0)] == [2.0, 2.1]
+
+
+def test_pacing_never_waits_on_a_timestamp_far_ahead():
+    """A damaged file's frame stamped an hour on: paced from there, not an hour's sleep."""
+    pacer = _Pacer()
+    start = time.monotonic()
+    for t in (0.0, 0.02, 3600.0, 3600.02):
+        pacer.wait(t)
+    assert 0.03 <= time.monotonic() - start < 1.0  # the two 20-ms steps were kept, the jump was not waited out
 
 
 def test_every_and_max_frames(clip):
