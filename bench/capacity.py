@@ -2,7 +2,9 @@
 
 The number of file sources paced in real time goes up one at a time until a
 stream loses 1% or more of its frames (dropped in the ring, dropped at
-capture, or never captured because the capture itself fell behind). The
+capture, or never captured because the capture itself fell behind). A config
+that samples its streams (`stream.sample_fps`) loses what it does not score
+of that rate, not of the source's 30 fps. The
 figure is the last number that held. It is measured under the default config,
 under the default config with every integration on (MQTT, a webhook,
 /metrics, the web page: bench/integrations.py), and under
@@ -25,7 +27,7 @@ from bench.context import Context, Skip
 from bench.measure import Figure
 from bench.watch import WatchRun, run_watch
 from edge_model.errors import DfdError
-from stream.config import CONFIG_DIR
+from stream.config import CONFIG_DIR, load_config
 
 FPS = 30
 MAX_LOST_PCT = 1.0
@@ -38,6 +40,7 @@ class WatchConfig:
     cpus: str | None  # taskset CPU list, None: all
     extra: tuple[str, ...] = ()
     integrations: bool = False  # MQTT, a webhook, /metrics and the web page on, with live receivers
+    rate: float = FPS  # frames a second each stream hands on: the config's stream.sample_fps, or every frame
 
     def cores(self) -> int:
         return 1 if self.cpus is not None else len(os.sched_getaffinity(0))
@@ -52,7 +55,12 @@ def low_end() -> WatchConfig | None:
     path = CONFIG_DIR / "low-end.toml"
     if not path.is_file():
         raise DfdError(f"the low-end config {path} is missing: reinstall dfd")
-    return WatchConfig("low-end.toml, 1 core (taskset -c 0)", path, "0") if shutil.which("taskset") else None
+    if not shutil.which("taskset"):
+        return None
+    sampled = load_config(path).stream.sample_fps
+    rate = min(sampled, FPS) if sampled else FPS
+    scored = f", {rate:g} of {FPS} fps scored" if rate < FPS else ""
+    return WatchConfig(f"low-end.toml, 1 core (taskset -c 0){scored}", path, "0", rate=rate)
 
 
 def configs(ctx: Context) -> list[WatchConfig]:
@@ -79,8 +87,9 @@ def watch(ctx: Context, cfg: WatchConfig, streams: int, *, poll_db: bool = False
     return run
 
 
-def throughput(run: WatchRun, warmup_s: float) -> dict[str, dict]:
-    """Per stream, after the warm-up: processed fps, dropped fps and the share of the source's frames lost.
+def throughput(run: WatchRun, warmup_s: float, rate: float = FPS) -> dict[str, dict]:
+    """Per stream, after the warm-up: processed fps, dropped fps and the share lost of the `rate` frames a second
+    that the stream hands on.
 
     Each worker reports its counts since it started, so the frames between a
     worker's first and last report after the warm-up are exact.
@@ -99,21 +108,21 @@ def throughput(run: WatchRun, warmup_s: float) -> dict[str, dict]:
         fps[stream]["dropped_fps"] += (stats[-1]["dropped"] - stats[0]["dropped"]) / span
         fps[stream]["faces"] = max(fps[stream]["faces"], max(s["faces"] for s in stats))
     for row in fps.values():
-        row["lost_pct"] = max(0.0, 100.0 * (1.0 - row["processed_fps"] / FPS))
+        row["lost_pct"] = max(0.0, 100.0 * (1.0 - row["processed_fps"] / rate))
     return dict(fps)
 
 
-def held(run: WatchRun, streams: int, warmup_s: float) -> tuple[bool, float]:
+def held(run: WatchRun, streams: int, warmup_s: float, rate: float = FPS) -> tuple[bool, float]:
     """Whether every stream kept 99% of its frames, and the worst stream's loss in %."""
-    fps = throughput(run, warmup_s)
+    fps = throughput(run, warmup_s, rate)
     worst = max((r["lost_pct"] for r in fps.values()), default=100.0)
     return len(fps) == streams and worst < MAX_LOST_PCT, worst
 
 
-def step_log(run: WatchRun, streams: int, warmup_s: float) -> dict:
+def step_log(run: WatchRun, streams: int, warmup_s: float, rate: float = FPS) -> dict:
     """One step of the search, with where the worst stream lost its frames."""
-    ok, worst = held(run, streams, warmup_s)
-    fps = throughput(run, warmup_s)
+    ok, worst = held(run, streams, warmup_s, rate)
+    fps = throughput(run, warmup_s, rate)
     row = {"streams": streams, "lost_pct": round(worst, 2), "held": ok}
     if len(fps) > 1:  # fairness: how unevenly the streams lost frames (max - min, points)
         row["spread_pct"] = round(worst - min(r["lost_pct"] for r in fps.values()), 2)
@@ -132,7 +141,7 @@ def search(ctx: Context, cfg: WatchConfig) -> tuple[int, list[dict]]:
     best, log = 0, []
     for n in range(1, ctx.plan.max_streams + 1):
         ctx.step(f"capacity: {cfg.name}, {n} stream(s)")
-        row = step_log(watch(ctx, cfg, n), n, ctx.plan.warmup_seconds)
+        row = step_log(watch(ctx, cfg, n), n, ctx.plan.warmup_seconds, cfg.rate)
         log.append(row)
         if not row["held"]:
             break
@@ -147,7 +156,7 @@ def overload(ctx: Context, cfg: WatchConfig, held_streams: int) -> dict | None:
         return None
     n = math.ceil(1.5 * held_streams)
     ctx.step(f"capacity: {cfg.name}, {n} stream(s), 1.5x")
-    return step_log(watch(ctx, cfg, n), n, ctx.plan.warmup_seconds)
+    return step_log(watch(ctx, cfg, n), n, ctx.plan.warmup_seconds, cfg.rate)
 
 
 def run(ctx: Context) -> dict:
@@ -164,9 +173,9 @@ def run(ctx: Context) -> dict:
             over = overload(ctx, replace(cfg, extra=cfg.extra + flags), found[-1])
         out.append({
             "name": cfg.name, "cores": cfg.cores(), "config": str(cfg.config) if cfg.config else None,
-            "taskset": cfg.cpus, "streams": Figure.of(found, "streams").to_dict(),
+            "taskset": cfg.cpus, "scored_fps": cfg.rate, "streams": Figure.of(found, "streams").to_dict(),
             "streams_per_core": Figure.of([f / cfg.cores() for f in found], "streams/core").to_dict(),
             "steps": logs[-1], "all_runs": logs, "overload": over,
         })
-    return {"fps": FPS, "frame": "640x480", "max_lost_pct": MAX_LOST_PCT,
+    return {"fps": FPS, "frame": "640x480", "max_lost_pct": MAX_LOST_PCT, "max_streams": ctx.plan.max_streams,
             "seconds": ctx.plan.watch_seconds, "warmup_seconds": ctx.plan.warmup_seconds, "configs": out}

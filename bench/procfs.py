@@ -24,19 +24,30 @@ def busy_jiffies() -> int:
     return user + nice + system + irq + softirq + steal
 
 
+def _stat(path: Path) -> Proc | None:
+    """A process's or a thread's /proc stat, or None once it is gone."""
+    try:
+        raw = (path / "stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return Proc(int(fields[1]), raw[raw.index("(") + 1 : raw.rindex(")")], int(fields[11]) + int(fields[12]))
+
+
 def processes() -> dict[int, Proc]:
     """Every readable process by pid."""
-    out = {}
-    for d in PROC.iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            raw = (d / "stat").read_text()
-        except OSError:
-            continue
-        name = raw[raw.index("(") + 1 : raw.rindex(")")]
-        fields = raw[raw.rindex(")") + 2 :].split()
-        out[int(d.name)] = Proc(int(fields[1]), name, int(fields[11]) + int(fields[12]))
+    stats = {int(d.name): _stat(d) for d in PROC.iterdir() if d.name.isdigit()}
+    return {pid: p for pid, p in stats.items() if p is not None}
+
+
+def thread_jiffies(pid: int) -> dict[str, int]:
+    """CPU jiffies of one process's threads, summed by thread name ("main" for the process's own thread)."""
+    out: dict[str, int] = {}
+    for d in (PROC / str(pid) / "task").glob("*"):
+        t = _stat(d)
+        if t is not None:
+            name = "main" if d.name == str(pid) else t.name
+            out[name] = out.get(name, 0) + t.cpu_jiffies
     return out
 
 

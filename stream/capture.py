@@ -68,11 +68,11 @@ class Capture:
     def _frames(self, opening: Opening) -> Iterator[np.ndarray]:
         s = self.spec
         if s.source.kind == "demo":
-            from stream.demo import demo_frames
+            from stream.demo import FPS, demo_frames
 
-            return demo_frames(s.source.url.split("://", 1)[1])
+            return demo_frames(s.source.url.split("://", 1)[1], fps=s.settings.sample_fps or FPS)
         fit = fit_within(s.settings.max_width, s.settings.max_height)
-        return read_frames(s.source, fit, s.settings.realtime, s.settings.stall_timeout_s, opening)
+        return read_frames(s.source, fit, s.settings.realtime, s.settings.stall_timeout_s, opening, s.settings.sample_fps)
 
     def _offer(self, frame: np.ndarray) -> None:
         ts = time.time()

@@ -30,6 +30,7 @@ class CaptureSettings:
     max_width: int
     max_height: int
     realtime: bool
+    sample_fps: float  # 0: every frame
     loop: bool
     stall_timeout_s: float
     reconnect_base_s: float

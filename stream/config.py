@@ -101,6 +101,10 @@ class StreamSection(_Section):
         5, ge=4, le=256, description="at least the 3 frames a worker may hold and the one being written; each slot"
         " is max_width x max_height x 3 bytes of shared memory, resident in the capture and its worker once used",
     )
+    sample_fps: float = Field(
+        0.0, ge=0.0, le=240.0, description="frames a second each capture hands to the workers; 0: every frame. The "
+        "frames between are still decoded (the codec needs them), not converted, copied or scored",
+    )
     max_width: int = Field(1280, ge=64, le=7680, description="wider frames are scaled down before the ring")
     max_height: int = Field(720, ge=64, le=4320)
     transport: Literal["ipc", "tcp"] = "ipc"

@@ -83,21 +83,23 @@ def face_swaps(image: np.ndarray, count: int = SWAPS, seed: int = 0) -> list[np.
     return swaps
 
 
-def demo_frames(which: str, seed: int = 0) -> Iterator[np.ndarray]:
-    """Endless BGR frames of `demo://real` or `demo://fake`, paced at FPS."""
+def demo_frames(which: str, seed: int = 0, fps: float = FPS) -> Iterator[np.ndarray]:
+    """Endless BGR frames of `demo://real` or `demo://fake`, paced at `fps` (at most FPS): a sampled demo
+    stream is the same scene, fewer frames of it."""
+    fps = min(fps, FPS)
     image = astronaut()
     swaps = face_swaps(image, seed=seed) if which == "fake" else []
     rng = np.random.default_rng(seed)
     start = time.monotonic()
     n = 0
     while True:
-        due = start + n / FPS
+        due = start + n / fps
         delay = due - time.monotonic()
         if delay > 0:
             time.sleep(delay)
         elif delay < -1.0:  # far behind: skip ahead rather than burst
-            n = int((time.monotonic() - start) * FPS)
-        t = n / FPS
+            n = int((time.monotonic() - start) * fps)
+        t = n / fps
         source = swaps[int(rng.integers(len(swaps)))] if swaps and manipulated(t) else image
         frame = cv2.warpAffine(source, camera(t), SIZE, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         n += 1

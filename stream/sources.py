@@ -155,13 +155,15 @@ def read_frames(
     realtime: bool = True,
     read_timeout_s: float = 10.0,
     opening: media.Opening | None = None,
+    sample_fps: float = 0.0,
 ) -> Iterator[np.ndarray]:
     """BGR frames of one opening of a PyAV source, scaled to fit, until it ends.
 
     One decoder thread: the captures and workers already fill the cores.
     Files, local or served whole over http(s), are paced at their own frame
     rate when `realtime` (a live feed is not: it comes at its own pace), and
-    `opening` records whether this one has an end. Live sources get open and
+    `opening` records whether this one has an end; `sample_fps` keeps about that
+    many frames a second (0: all), converting only those. Live sources get open and
     read timeouts, and RTSP its low-latency options. Errors surface as
     VideoError (masked), and the caller decides to retry or give up.
     """
@@ -172,7 +174,7 @@ def read_frames(
         url, fit=fit, realtime=realtime and source.kind in ("file", "http"), shown=source.shown,
         options=RTSP_OPTIONS if source.kind == "rtsp" else None,
         timeout=(OPEN_TIMEOUT_S, read_timeout_s) if source.live else None, format=format, opening=opening,
-        threads=1,
+        threads=1, fps=sample_fps or None,
     )
     for _, frame in frames:
         yield frame

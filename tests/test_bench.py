@@ -128,6 +128,13 @@ def test_throughput_counts_frames_after_warmup_per_worker():
     assert held(run, 3, 2.0)[0] is False  # a stream that never reported did not hold
 
 
+def test_a_sampled_stream_loses_only_what_it_does_not_score_of_its_rate():
+    events = [_stats("w1", "a", 100.0 + t, 10 * t) for t in range(0, 11)]  # 10 fps scored of a 30-fps source
+    run = WatchRun(events=events, started=98.0, returncode=0, stderr="")
+    assert held(run, 1, 2.0) == (False, pytest.approx(100 * 2 / 3))  # against every frame: two thirds lost
+    assert held(run, 1, 2.0, rate=10.0) == (True, pytest.approx(0.0))
+
+
 def test_a_step_reports_how_unevenly_the_streams_lost_frames():
     events = [_stats("w1", "a", 100.0 + t, 30 * t) for t in range(0, 11)]
     events += [_stats("w1", "b", 100.0 + t, 24 * t) for t in range(0, 11)]
@@ -148,7 +155,9 @@ def test_efficiency_is_live_capacity_over_the_offline_pipeline():
                 "max_lost_pct": 1.0, "seconds": 7, "warmup_seconds": 2, "configs": [{
                     "name": "default", "cores": 2, "streams": figure, "streams_per_core": figure,
                     "steps": [{"streams": 2, "lost_pct": 3.0, "spread_pct": 2.5, "held": False}],
-                    "overload": {"streams": 3, "lost_pct": 40.0, "spread_pct": 5.0, "held": False}}]}},
+                    "overload": {"streams": 3, "lost_pct": 40.0, "spread_pct": 5.0, "held": False}}, {
+                    "name": "sampled", "cores": 1, "scored_fps": 10.0, "streams": figure, "streams_per_core": figure,
+                    "steps": [{"streams": 2, "lost_pct": 3.0, "held": False}], "overload": None}]}},
             "baseline": {"status": "ok", "seconds": 1.0, "load": load, "result": {
                 "baseline": {"how": "naive", "fps": {**figure, "median": 20.0}},
                 "ours": {"how": "ours", "fps": {**figure, "median": 90.0}},
@@ -157,6 +166,7 @@ def test_efficiency_is_live_capacity_over_the_offline_pipeline():
     }
     md = markdown(results)
     assert "| default | 1.50 | 3.00 | 0.50 |" in md and "2:3.0% (±2.5)" in md
+    assert "| sampled | 1.50 | 3.00 | – (the offline pipeline scores every frame) |" in md  # not the same work
     assert "2:3.0% (±2.5) | 3:40.0% (±5.0) |" in md  # the step at 1.5x capacity: fairness under overload
 
 
@@ -295,3 +305,19 @@ def test_library_pages_imports_the_tmpfs_copy(tmp_path):
     assert all(path.startswith("/dev/shm/") for path in result["tmpfs_from"])  # not the installed packages again
     assert not any(path.startswith("/dev/shm/") for path in result["installed_from"])
     assert result["installed_mib"] > 0 and result["tmpfs_copy_mib"] > 0
+
+
+def test_a_credit_send_is_timed_on_its_own_thread_against_a_real_peer():
+    from bench.send_cost import measure
+
+    r = measure(sends=50, gap_s=0.001)
+    assert r["sends"] == 50 and 0 < r["cpu_us"]["median"] <= r["cpu_us"]["p95"]
+
+
+def test_paced_decoding_is_timed_per_frame_of_a_real_clip(tmp_path):
+    from bench.clips import ClipSpec, clip
+    from bench.paced_decode import _decode_ms
+
+    path = clip(tmp_path, ClipSpec(160, 120, seconds=1.0, fps=30))
+    ms = _decode_ms(path, streams=2, paced=True, frames=5)
+    assert len(ms) == 10 and all(m > 0 for m in ms)  # two decoders in turn, five frames each

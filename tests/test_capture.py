@@ -93,14 +93,16 @@ def run_capture_thread(spec: CaptureSpec, ctx) -> tuple[Capture, threading.Threa
     return capture, thread, result
 
 
-def test_every_frame_of_a_file_reaches_the_worker_scaled_into_the_ring(ctx, ring, big_clip, tmp_path):
+@pytest.mark.parametrize("sample_fps, frames", [(0, 30), (5, 10)])  # 2 s of a 15-fps clip: all, or every third
+def test_every_frame_due_reaches_the_worker_scaled_into_the_ring(ctx, ring, big_clip, tmp_path, sample_fps, frames):
     ep = ipc_endpoints(tmp_path, ["big"])
     inbox = EventReceiver(ctx, ep.events, None)
     receiver = FrameReceiver(ctx, ep.frames, None, {"big": ring.spec})
-    spec = CaptureSpec(make_source(str(big_clip)), ep.frames["big"], ep.events, ring.spec, CaptureSettings.of(StreamSection(max_width=480, max_height=360, realtime=False)))
+    settings = StreamSection(max_width=480, max_height=360, realtime=False, sample_fps=sample_fps)
+    spec = CaptureSpec(make_source(str(big_clip)), ep.frames["big"], ep.events, ring.spec, CaptureSettings.of(settings))
     capture, thread, result = run_capture_thread(spec, ctx)
     seqs = []
-    while thread.is_alive() or len(seqs) < 30:
+    while thread.is_alive() or len(seqs) < frames:
         frame = receiver.recv(1.0)
         if frame is None:
             if not thread.is_alive():
@@ -111,9 +113,9 @@ def test_every_frame_of_a_file_reaches_the_worker_scaled_into_the_ring(ctx, ring
         receiver.ready("big")
     thread.join(10)
     assert result == [EXIT_ENDED]
-    assert seqs == list(range(30))  # 2 s at 15 fps, in order, none dropped when not realtime
-    states = [m for m in inbox.recv(1.0) if isinstance(m, StreamState)]
-    assert states[-1].state == "ended" and states[-1].captured == 30 and states[-1].dropped == 0
+    assert seqs == list(range(frames))  # in order, none dropped when not realtime
+    state = final_state(inbox, "ended")
+    assert state.captured == frames and state.dropped == 0
     capture.close()
     receiver.close()
     inbox.close()

@@ -21,6 +21,7 @@ def test_shipped_configs_are_valid(name):
     [
         ("[stream]\nworkers = 'two'\n", "stream.workers", "valid integer"),
         ("[stream]\nworkers = 0\n", "stream.workers", "greater than or equal to 1"),
+        ("[stream]\nsample_fps = -5\n", "stream.sample_fps", "greater than or equal to 0"),
         ("[stream]\nwrokers = 2\n", "stream.wrokers", "unknown key"),
         ("[nonsense]\nx = 1\n", "nonsense", "unknown key"),
         ("[detector]\nrange = 'far'\n", "detector.range", "'auto', 'short' or 'full'"),

@@ -5,8 +5,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
-from bench.procfs import Proc, cpu_since, descendants, meminfo_kib, own_rss_kib, processes, rss_kib
+from bench.procfs import (
+    Proc,
+    cpu_since,
+    descendants,
+    meminfo_kib,
+    own_rss_kib,
+    processes,
+    rss_kib,
+    thread_jiffies,
+)
 
 
 def test_a_process_started_within_the_interval_counts_all_its_cpu():
@@ -17,6 +27,30 @@ def test_a_process_started_within_the_interval_counts_all_its_cpu():
 
 def test_a_reused_pid_is_a_new_process():
     assert cpu_since({7: Proc(1, "gone", 500)}, {7: Proc(2, "reborn", 20)}) == {7: 20}
+
+
+def test_a_busy_named_thread_gets_its_own_cpu_time():
+    child = subprocess.Popen([sys.executable, "-c", """
+import ctypes, threading, time
+def spin():
+    ctypes.CDLL(None).prctl(15, b"spinner", 0, 0, 0)  # PR_SET_NAME: the name /proc shows
+    end = time.monotonic() + 30
+    while time.monotonic() < end:
+        pass
+threading.Thread(target=spin).start()
+time.sleep(30)
+"""])
+    try:
+        jiffies: dict[str, int] = {}
+        for _ in range(100):  # until the spinner has run for 0.3 s or so
+            jiffies = thread_jiffies(child.pid)
+            if jiffies.get("spinner", 0) >= 30:
+                break
+            time.sleep(0.1)
+        assert jiffies["spinner"] >= 30 and jiffies["main"] < jiffies["spinner"] // 3  # main sleeps
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_children_of_this_process_are_ours():

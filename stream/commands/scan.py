@@ -84,7 +84,8 @@ def scan_file(video: str, cfg: Config, every: int, max_frames: int | None) -> Fi
     pipeline = _loaded[0].another()
     decoding = Decoding()
     start = time.perf_counter()
-    frames = read_frames(video, every=every, max_frames=max_frames, decoding=decoding)
+    # a config's stream.sample_fps samples the file as `dfd watch` samples a stream, so the two agree
+    frames = read_frames(video, every=every, max_frames=max_frames, decoding=decoding, fps=cfg.stream.sample_fps or None)
     levels = cfg.policy.levels(pipeline.runner.manifest.threshold)
     report = scan_frames(frames, pipeline, levels, video_fps(video), video)
     return FileScan(report, decoding, time.perf_counter() - start)
