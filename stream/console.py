@@ -102,6 +102,8 @@ def streams_table(stats: dict[str, Any], width: int = 200) -> Table:
     name_w = max(STREAM_MIN, min(max(longest, 6), width - used))
     history = min(HISTORY, width - used - name_w - GAP) if wide else 0
     title = f"dfd watch · model {stats['model']} · threshold {stats['threshold']:.2f}"
+    if stats.get("sample_fps"):  # capture fps is then the frames handed on, not the source's rate
+        title += f" · {stats['sample_fps']:g} fps scored per stream"
     t = _table(title=title, title_justify="left")
     t.add_column("stream", no_wrap=True, overflow="ellipsis", min_width=STREAM_MIN, max_width=name_w)
     for c in fixed[:-1]:

@@ -236,6 +236,7 @@ class Supervisor:
             "uptime_s": round(now - self.started, 1),
             "model": self.manifest.model_id,
             "threshold": self.manifest.threshold,
+            "sample_fps": self.cfg.stream.sample_fps,  # 0: every frame scored
             "streams": {name: st.snapshot(now) for name, st in self.streams.items()},
             "processes": self.processes.stats(),
             "rejected": self._rejected.total(1)[0] + (self.inbox.rejected if self.inbox else 0),

@@ -60,6 +60,11 @@ def test_the_console_shows_each_stream_the_alerts_and_the_sink():
         assert expected in text, expected
 
 
+def test_a_sampled_run_says_how_many_frames_a_second_it_scores():
+    assert "scored" not in rendered(200, stats(), [])
+    assert "10 fps scored per stream" in rendered(200, {**stats(), "sample_fps": 10.0}, [])
+
+
 @pytest.mark.parametrize("width", [80, 120, 200])
 def test_at_every_width_each_stream_shows_its_name_state_score_and_alerts(width):
     demo = stats(
