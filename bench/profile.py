@@ -14,8 +14,8 @@ is shared out over the stages like the rest, and each thread's own CPU time is l
 
 py-spy counts a thread that waits for a core (runnable, switched out) as on-CPU, so a stage where the
 scheduler tends to switch to another process is charged for that wait: a ZeroMQ send that wakes
-another process drew 8 % of a worker's samples (0.4 ms a frame) where the send itself costs about
-0.025 ms of its thread's CPU (measured alone). Read a stage's share as time spent in it, not CPU.
+another process drew 8 % of a worker's samples (0.4 ms a frame) where the send itself costs 0.02-0.04 ms
+of its thread's CPU (`python -m bench.send_cost`). Read a stage's share as time spent in it, not CPU.
 Writes profile.json, profile.md and the raw collapsed stacks.
 """
 
