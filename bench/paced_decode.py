@@ -4,12 +4,13 @@
 
 The offline pipeline decodes a file as fast as it can; a live capture decodes
 each frame when it is due, with other work in between, so its decoder starts
-each frame with cold caches. This decodes the bench's 640x480 clip with one
-decoder thread and converts to BGR as a capture does, on one core, and
-times each frame with the thread's CPU clock: back to back; paced at 30 a
-second; and N streams paced, decoded in turn by one process (what one
-capture process for several streams would do) or each in its own process
-(what the captures do). Writes paced_decode.json.
+each frame with cold caches. This reads the bench's 640x480 clip through a
+capture's own reader (`stream.sources.read_frames`: one decoder thread, a
+reused BGR converter, the file's pacing) on one core, and times each frame
+with the thread's CPU clock: back to back; paced at the clip's 30 a second;
+and N streams paced, read in turn by one process (what one capture process
+for several streams would do) or each in its own process (what the captures
+do). Writes paced_decode.json.
 """
 
 from __future__ import annotations
@@ -23,35 +24,27 @@ import tempfile
 import time
 from pathlib import Path
 
-import av
 import numpy as np
 
+from bench.capacity import FPS
 from bench.clips import ClipSpec, clip
 from bench.host import cpu_line, host_facts
-
-FPS = 30
+from stream.sources import fit_within, make_source, read_frames
 
 
 def _decode_ms(path: Path, streams: int, paced: bool, frames: int) -> list[float]:
-    """CPU ms of each frame's decode and BGR conversion, `streams` decoders taken in turn."""
-    containers = [av.open(str(path)) for _ in range(streams)]
-    decoders = []
-    for c in containers:
-        c.streams.video[0].thread_count = 1
-        decoders.append(c.decode(c.streams.video[0]))
-    out, start = [], time.monotonic()
+    """CPU ms of each frame a capture's reader hands on, `streams` readers taken in turn."""
+    readers = [read_frames(make_source(str(path)), fit_within(640, 480), realtime=paced) for _ in range(streams)]
+    out = []
     try:
-        for i in range(1, frames + 1):
-            for d in decoders:
+        for _ in range(frames):
+            for reader in readers:
                 t0 = time.thread_time_ns()
-                next(d).to_ndarray(format="bgr24")
+                next(reader)  # the pacing's sleep is not CPU time
                 out.append((time.thread_time_ns() - t0) / 1e6)
-            wait = start + i / FPS - time.monotonic()
-            if paced and wait > 0:
-                time.sleep(wait)
     finally:
-        for c in containers:
-            c.close()
+        for reader in readers:
+            reader.close()
     return out
 
 
