@@ -118,7 +118,7 @@ def wait_for_processes(run: WatchRun, count: int, timeout_s: float, runner: thre
 
 def handled(run: WatchRun, role: str, name: str, since: float, until: float) -> int | None:
     """Frames the profiled process itself handled in [since, until]: a worker's processed frames of the
-    streams it serves (its own reports), a capture's captured frames of its stream."""
+    streams it serves (its own reports), a capture process's captured frames of its streams."""
     if role == "worker":
         reports = [e for e in run.of_type("stats") if e["worker"] == name and since <= e["_seen"] <= until]
         per_stream: dict[str, list[int]] = {}
@@ -126,8 +126,10 @@ def handled(run: WatchRun, role: str, name: str, since: float, until: float) -> 
             per_stream.setdefault(e["stream"], []).append(e["processed"])
         counts = [c[-1] - c[0] for c in per_stream.values() if len(c) > 1]
     else:
-        snaps = [e["streams"] for e in run.of_type("streams") if since <= e["_seen"] <= until and name in e["streams"]]
-        counts = [snaps[-1][name]["captured"] - snaps[0][name]["captured"]] if len(snaps) > 1 else []
+        snaps = [e for e in run.of_type("streams") if since <= e["_seen"] <= until and name in e["processes"]]
+        streams = snaps[-1]["processes"][name]["streams"] if snaps else []
+        counts = [snaps[-1]["streams"][s]["captured"] - snaps[0]["streams"][s]["captured"]
+                  for s in streams] if len(snaps) > 1 else []
     return sum(counts) or None
 
 

@@ -18,8 +18,8 @@ from stream.transport import Endpoint
 if TYPE_CHECKING:
     from stream.config import StreamSection
 
-EXIT_ENDED = 0  # a file ended: not restarted
-EXIT_UNUSABLE = 2  # the source can never open: not restarted
+EXIT_ENDED = 0  # every file ended (or its source is unusable): not restarted
+EXIT_UNUSABLE = 2  # every source can never open: not restarted
 
 
 @dataclass(frozen=True)
@@ -51,8 +51,8 @@ class CaptureSpec:
     curve: CurveSettings | None = None  # CURVE keys for tcp:// (the stream.curve_* settings)
 
 
-def capture_main(spec: CaptureSpec) -> None:
-    """The capture process's target: PyAV and the ring load here, in the capture."""
-    from stream.capture import run_capture
+def capture_main(specs: list[CaptureSpec]) -> None:
+    """A capture process's target, for its streams: PyAV and the ring load here, in the capture."""
+    from stream.capture import run_captures
 
-    run_capture(spec)
+    run_captures(specs)

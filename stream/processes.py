@@ -36,6 +36,7 @@ class Child:
     kind: Kind
     target: Callable[[Any], None]
     spec: Any
+    streams: list[str] = field(default_factory=list)  # the streams it captures or scores
     proc: Any = None
     restarts: int = 0  # every restart: crashes and stalls
     stalls: int = 0
@@ -68,8 +69,8 @@ class ProcessTable:
         self.notice = notice
         self._clock = clock
 
-    def add(self, name: str, kind: Kind, target: Callable[[Any], None], spec: Any) -> None:
-        self.children.append(Child(name, kind, target, spec))
+    def add(self, name: str, kind: Kind, target: Callable[[Any], None], spec: Any, streams: list[str]) -> None:
+        self.children.append(Child(name, kind, target, spec, list(streams)))
 
     def start(self) -> None:
         for child in self.children:
@@ -174,6 +175,7 @@ class ProcessTable:
         return {
             c.name: {
                 "kind": c.kind,
+                "streams": c.streams,
                 "pid": c.proc.pid if c.proc else None,
                 "alive": bool(c.proc and c.proc.is_alive()),
                 "restarts": c.restarts,
@@ -202,6 +204,11 @@ def worker_count(workers: int | str, streams: int) -> int:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     left = cores - SUPERVISOR_CORES - CAPTURE_CORES * streams
     return max(1, min(streams, math.ceil(left)))
+
+
+def chunks(items: list[Any], size: int) -> list[list[Any]]:
+    """`items` in order, `size` at a time (the last chunk may be shorter): the capture processes' sources."""
+    return [items[i:i + size] for i in range(0, len(items), size)]
 
 
 def assign(streams: list[str], workers: int) -> list[list[str]]:

@@ -1,8 +1,8 @@
 """The supervisor of `dfd watch`: wires the run together, gathers its events, stops it cleanly.
 
 It creates every shared-memory ring and the private runtime directory of the
-ipc:// sockets, hands the process table (stream.processes) one capture per
-source and the workers, feeds the per-stream numbers (stream.stats), the
+ipc:// sockets, hands the process table (stream.processes) the capture processes
+(stream.streams_per_capture sources each) and the workers, feeds the per-stream numbers (stream.stats), the
 console's alert list (stream.board) and the alert recorder, and on Ctrl-C /
 SIGTERM stops everything within a few seconds: workers end their open alerts,
 the recorder flushes, every ring is unlinked.
@@ -31,7 +31,7 @@ from stream.evidence import unwritable
 from stream.keys import read_curve_settings
 from stream.launch import Launcher
 from stream.lifeline import run_id, sweep_stale
-from stream.processes import Child, ProcessTable, assign, worker_count
+from stream.processes import Child, ProcessTable, assign, chunks, worker_count
 from stream.shm import RingSpec, Segment, create_ring
 from stream.sources import Source
 from stream.stats import StreamStats, Totals
@@ -107,14 +107,17 @@ class Supervisor:
         if self.endpoints.directory:
             self.directory = DirectoryServer(self._zmq, self.endpoints, self.security, self.manifest.model_id)
         ring_specs: dict[str, RingSpec] = {}
+        captures = []
         for i, src in enumerate(self.sources):
             spec = RingSpec(f"{self._run}-{i}", s.ring_slots, s.max_width, s.max_height)
             self.rings.append(create_ring(spec))
             ring_specs[src.name] = spec
             use_ring = spec if s.transport == "ipc" else None
-            cap = CaptureSpec(src, self.endpoints.frames[src.name], self.endpoints.events, use_ring,
-                              CaptureSettings.of(s), self.curve)
-            self.processes.add(src.name, "capture", capture_main, cap)
+            captures.append(CaptureSpec(src, self.endpoints.frames[src.name], self.endpoints.events, use_ring,
+                                        CaptureSettings.of(s), self.curve))
+        for group in chunks(captures, s.streams_per_capture):
+            names = [c.source.name for c in group]
+            self.processes.add("+".join(names), "capture", capture_main, group, streams=names)
         if self.integrations.web and s.transport == "ipc":  # the page's live view reads the rings
             self.integrations.web.show_rings(ring_specs)
         for k, served in enumerate(assign([src.name for src in self.sources], worker_count(s.workers, len(self.sources)))):
@@ -122,7 +125,7 @@ class Supervisor:
                 f"w{k}", {n: self.endpoints.frames[n] for n in served}, self.endpoints.events, self.cfg,
                 {n: ring_specs[n] for n in served} if s.transport == "ipc" else None, curve=self.curve,
             )
-            self.processes.add(f"w{k}", "worker", worker_main, spec)
+            self.processes.add(f"w{k}", "worker", worker_main, spec, streams=served)
         self.processes.start()
 
     def _notice(self, line: str) -> None:
@@ -168,18 +171,22 @@ class Supervisor:
             self.directory.serve()
 
     def _stalled(self, child: Child, now: float) -> str:
-        """Why a live capture that says "online" counts as stalled (no frame since its last start), or ""."""
-        st = self.streams[child.name]
-        silent = now - max(st.last_frame, child.started)
-        stalled = child.spec.source.live and st.state == "online" and silent > self.cfg.stream.stall_timeout_s
-        return f"no frame for {silent:.0f} s" if stalled else ""
+        """Why a capture process counts as stalled, or "": one of its live streams says "online" but sent no
+        frame since the process's last start (its reader's own timeout did not fire: a hung native call)."""
+        for spec in child.spec:
+            st = self.streams[spec.source.name]
+            silent = now - max(st.last_frame, child.started)
+            if spec.source.live and st.state == "online" and silent > self.cfg.stream.stall_timeout_s:
+                return f"{spec.source.name}: no frame for {silent:.0f} s"
+        return ""
 
     def check_children(self) -> None:
         self.processes.check(self._stalled)
         self.open_alerts.check_workers(self.processes.of_kind("worker"), drain=lambda: self.poll(0))
         for child in self.processes.of_kind("capture"):
             if child.retry_at is not None:  # out of restarts: never shown online while it is not running
-                self.streams[child.name].state = "offline"
+                for name in child.streams:
+                    self.streams[name].state = "offline"
 
     def finished(self) -> bool:
         return self.processes.finished() or self.processes.failed()

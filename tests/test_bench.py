@@ -284,13 +284,14 @@ def test_the_profile_counts_only_the_profiled_processes_own_frames():
         return {"type": "stats", "worker": worker, "stream": stream, "processed": processed, "_seen": seen}
 
     def snapshot(a: int, b: int, seen: float) -> dict:
-        return {"type": "streams", "streams": {"a": {"captured": a}, "b": {"captured": b}}, "_seen": seen}
+        return {"type": "streams", "streams": {"a": {"captured": a}, "b": {"captured": b}}, "_seen": seen,
+                "processes": {"a+b": {"kind": "capture", "streams": ["a", "b"]}, "c": {"kind": "capture", "streams": ["c"]}}}
 
     run = WatchRun(events=[stats("w0", "a", 10, 1), stats("w1", "b", 50, 1), stats("w0", "a", 40, 2),
                            stats("w1", "b", 90, 2), snapshot(100, 7, 1), snapshot(160, 9, 2)], started=0,
                    returncode=0, stderr="")
     assert handled(run, "worker", "w0", 0, 3) == 30  # not w1's frames of stream b
-    assert handled(run, "capture", "a", 0, 3) == 60  # its own stream's captured frames
+    assert handled(run, "capture", "a+b", 0, 3) == 62  # its own streams' captured frames
     assert handled(run, "worker", "w0", 1.5, 3) is None  # one report in the interval: no count
 
 

@@ -17,7 +17,15 @@ import pytest
 
 from edge_model.media import VideoError
 from stream import sources
-from stream.capture import EXIT_ENDED, EXIT_UNUSABLE, Capture, CaptureSpec, backoff_s
+from stream.capture import (
+    EXIT_CRASHED,
+    EXIT_ENDED,
+    EXIT_UNUSABLE,
+    Capture,
+    CaptureSpec,
+    backoff_s,
+    run_threads,
+)
 from stream.capture_spec import CaptureSettings
 from stream.config import StreamSection
 from stream.events import EventReceiver
@@ -298,3 +306,37 @@ def test_an_open_that_times_out_says_so(scheme, silent_port, monkeypatch):
     line = str(exc.value)
     assert "timed out" in line and "1 s" in line and f"127.0.0.1:{silent_port}/cam" in line
     assert "Invalid data" not in line and "s3cret" not in line and "\n" not in line
+
+
+class ScriptedCapture:
+    """The part of Capture that run_threads drives: a name, `stopping`, and run()."""
+
+    def __init__(self, name: str, outcome) -> None:
+        self.name, self.stopping, self._outcome = name, False, outcome
+
+    def run(self) -> int:
+        if callable(self._outcome):
+            return self._outcome(self)
+        return self._outcome
+
+
+def until_stopped(capture: ScriptedCapture) -> int:
+    deadline = time.monotonic() + 10
+    while not capture.stopping and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return EXIT_ENDED
+
+
+def test_a_capture_process_exits_unusable_only_when_every_source_is():
+    assert run_threads([ScriptedCapture("a", EXIT_UNUSABLE), ScriptedCapture("b", EXIT_UNUSABLE)]) == EXIT_UNUSABLE
+    assert run_threads([ScriptedCapture("a", EXIT_UNUSABLE), ScriptedCapture("b", EXIT_ENDED)]) == EXIT_ENDED
+    assert run_threads([ScriptedCapture("a", EXIT_ENDED)]) == EXIT_ENDED
+
+
+def test_a_stream_that_raises_stops_its_process_so_the_supervisor_restarts_it(capsys):
+    def broken(_: ScriptedCapture) -> int:
+        raise RuntimeError("a bug")
+
+    other = ScriptedCapture("b", until_stopped)
+    assert run_threads([ScriptedCapture("a", broken), other]) == EXIT_CRASHED
+    assert other.stopping  # the other stream was told to stop, not left running alone

@@ -21,7 +21,7 @@ def loaded(code: str) -> set[str]:
 def test_a_capture_process_loads_no_model_run_time_no_opencv_and_no_pydantic():
     """A capture only encodes messages, and its settings come as a plain dataclass: pydantic with the config's
     and the messages' schemas is 14 MiB of each capture, asyncio (ZeroMQ's CURVE authenticator) 7."""
-    top = loaded("import pickle\nfrom stream.capture import run_capture\nimport av\n"
+    top = loaded("import pickle\nfrom stream.capture import run_captures\nimport av\n"
                  f"pickle.loads({capture_spec_pickle()!r})")
     assert {"av", "numpy", "zmq"} <= top
     heavy = MODEL_RUN_TIME | {"cv2", "rich", "pymysql", "pydantic", "asyncio"}

@@ -49,7 +49,8 @@ class Clock:
 def table(kind: str = "worker", **settings: float) -> tuple[ProcessTable, FakeContext, Clock, list[str]]:
     ctx, clock, lines = FakeContext(), Clock(), []
     t = ProcessTable(StreamSection(**settings), ctx, lines.append, clock)
-    t.add("w0" if kind == "worker" else "cam", kind, print, None)
+    name = "w0" if kind == "worker" else "cam"
+    t.add(name, kind, print, None, [name])
     t.start()
     return t, ctx, clock, lines
 

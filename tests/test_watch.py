@@ -181,6 +181,25 @@ def test_kill_9_of_a_worker_is_restarted_and_the_stream_goes_on(clips, tiny_mode
     assert not Path(sup._run_dir).exists()
 
 
+def test_a_capture_process_reads_several_streams_and_a_kill_9_restarts_them_together(clips, tiny_model, tmp_path):
+    cfg = config(tmp_path, tiny_model, **{"stream.loop": True, "stream.streams_per_capture": 2})
+    sup = Supervisor(cfg, [make_source(str(clips[1]), "a"), make_source(str(clips[1]), "b"),
+                           make_source(str(clips[0]), "c")])
+    try:
+        sup.start()
+        captures = sup.processes.of_kind("capture")
+        assert [c.streams for c in captures] == [["a", "b"], ["c"]]
+        assert sup.stats()["processes"]["a+b"]["streams"] == ["a", "b"]
+        wait_for(sup, lambda: all(s.processed > 0 for s in sup.streams.values()))
+        os.kill(captures[0].proc.pid, signal.SIGKILL)
+        wait_for(sup, lambda: captures[0].restarts == 1)
+        processed = {name: s.processed for name, s in sup.streams.items()}
+        wait_for(sup, lambda: all(sup.streams[n].processed > processed[n] + 5 for n in "abc"))
+        assert captures[1].restarts == 0  # the other process's stream never stopped
+    finally:
+        sup.stop()
+
+
 def test_frames_over_tcp_reach_a_worker_started_on_its_own(clips, tiny_model, tmp_path):
     port = 43000 + os.getpid() % 2000
     cfg = config(tmp_path, tiny_model, **{"stream.loop": True, "stream.transport": "tcp", "stream.insecure_loopback": True})
