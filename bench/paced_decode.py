@@ -8,9 +8,11 @@ each frame with cold caches. This reads the bench's 640x480 clip through a
 capture's own reader (`stream.sources.read_frames`: one decoder thread, a
 reused BGR converter, the file's pacing) on one core, and times each frame
 with the thread's CPU clock: back to back; paced at the clip's 30 a second;
-and N streams paced, read in turn by one process (what one capture process
-for several streams would do) or each in its own process (what the captures
-do). Writes paced_decode.json.
+and N streams paced: read in turn by one thread, each in a thread of one
+process (what a capture process does since stream.streams_per_capture), or
+each in its own process (what the captures did before). Threads and
+processes start at random moments within a frame's time, as cameras are not
+in step. Writes paced_decode.json.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import random
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +36,9 @@ from bench.host import cpu_line, host_facts
 from stream.sources import fit_within, make_source, read_frames
 
 
-def _decode_ms(path: Path, streams: int, paced: bool, frames: int) -> list[float]:
+def _decode_ms(path: Path, streams: int, paced: bool, frames: int, start_after_s: float = 0.0) -> list[float]:
     """CPU ms of each frame a capture's reader hands on, `streams` readers taken in turn."""
+    time.sleep(start_after_s)
     readers = [read_frames(make_source(str(path)), fit_within(640, 480), realtime=paced) for _ in range(streams)]
     out = []
     try:
@@ -48,10 +53,21 @@ def _decode_ms(path: Path, streams: int, paced: bool, frames: int) -> list[float
     return out
 
 
+def _staggered(path: Path, streams: int, frames: int) -> list[tuple]:
+    """_decode_ms's arguments for `streams` paced decoders that start within one frame's time of each other."""
+    return [(path, 1, True, frames, random.uniform(0, 1 / FPS)) for _ in range(streams)]
+
+
 def _in_processes(path: Path, streams: int, frames: int) -> list[float]:
-    """`streams` paced decoders, each in its own process on this core, started together."""
+    """`streams` paced decoders, each in its own process on this core."""
     with mp.get_context("spawn").Pool(streams) as pool:
-        return [ms for part in pool.starmap(_decode_ms, [(path, 1, True, frames)] * streams) for ms in part]
+        return [ms for part in pool.starmap(_decode_ms, _staggered(path, streams, frames)) for ms in part]
+
+
+def _in_threads(path: Path, streams: int, frames: int) -> list[float]:
+    """`streams` paced decoders, each in its own thread of this process (each thread's own CPU clock)."""
+    with ThreadPoolExecutor(streams) as pool:
+        return [ms for part in pool.map(lambda a: _decode_ms(*a), _staggered(path, streams, frames)) for ms in part]
 
 
 def measure(workdir: Path, frames: int) -> dict:
@@ -60,6 +76,7 @@ def measure(workdir: Path, frames: int) -> dict:
     rows = {"back to back": _decode_ms(path, 1, False, frames), "paced, 1 stream": _decode_ms(path, 1, True, frames)}
     for n in (4, 8):
         rows[f"paced, {n} streams in one process"] = _decode_ms(path, n, True, frames)
+        rows[f"paced, {n} streams, a thread each in one process"] = _in_threads(path, n, frames)
         rows[f"paced, {n} streams in {n} processes"] = _in_processes(path, n, frames)
     return {"cpu": cpu_line(host_facts()), "clip": path.name, "ms_cpu_per_frame": {
         name: {"frames": len(ms), "median_ms": round(float(np.median(ms)), 3), "mean_ms": round(float(np.mean(ms)), 3)}

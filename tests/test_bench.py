@@ -322,3 +322,12 @@ def test_paced_decoding_is_timed_per_frame_of_a_real_clip(tmp_path):
     path = clip(tmp_path, ClipSpec(160, 120, seconds=1.0, fps=30))
     ms = _decode_ms(path, streams=2, paced=True, frames=5)
     assert len(ms) == 10 and all(m > 0 for m in ms)  # two decoders in turn, five frames each
+
+
+def test_paced_decoders_in_threads_are_each_timed_on_their_own_clock(tmp_path):
+    from bench.clips import ClipSpec, clip
+    from bench.paced_decode import _in_threads
+
+    path = clip(tmp_path, ClipSpec(160, 120, seconds=1.0, fps=30))
+    ms = _in_threads(path, streams=3, frames=4)
+    assert len(ms) == 12 and all(m > 0 for m in ms)
