@@ -1,17 +1,17 @@
 """Capture: decode, stamp, put in the ring, offer to a worker; one thread per source.
 
 A capture process reads up to stream.streams_per_capture sources, each in its
-own thread: a paced decoder shares its process's warm caches and address space
-with the others, and costs a quarter to a third less CPU a frame than in a
-process of its own (bench/results/capture-threads). A stream's errors stay in
+own thread (PyAV decodes and converts with the GIL released): the streams
+share one process's libraries, about 70 MiB that a process per source would
+repeat (bench/results/capacity-capture-threads-*). A stream's errors stay in
 its thread; an unexpected exception ends the whole process, which the
 supervisor restarts with all its streams.
 
 A lost stream is reopened with exponential backoff and jitter; a source that
-can never open (a missing file) goes offline with one line and exit code 2,
-so the supervisor does not restart it (a process exits 2 when every one of
-its sources is unusable, 0 when each ended or is unusable). The state and the counters go to the
-supervisor once a second and on every change.
+can never open (a missing file) goes offline with one line. A process exits
+2 when every one of its sources is unusable and 0 when each ended or is
+unusable, so the supervisor does not restart it. The state and the counters
+go to the supervisor once a second and on every change.
 """
 
 from __future__ import annotations

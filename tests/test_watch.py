@@ -9,14 +9,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import zmq
 
 from stream.alerts import open_store
 from stream.config import load_config
-from stream.processes import assign
-from stream.sources import make_source
+from stream.processes import Child, assign
+from stream.sources import Source, make_source
 from stream.supervisor import Supervisor
 from stream.wire import WorkerStats
 from tests.stream_clips import make_clip
@@ -196,6 +197,23 @@ def test_a_capture_process_reads_several_streams_and_a_kill_9_restarts_them_toge
         processed = {name: s.processed for name, s in sup.streams.items()}
         wait_for(sup, lambda: all(sup.streams[n].processed > processed[n] + 5 for n in "abc"))
         assert captures[1].restarts == 0  # the other process's stream never stopped
+    finally:
+        sup.stop()
+
+
+def test_a_capture_process_counts_as_stalled_when_any_of_its_live_streams_is(clips, tiny_model, tmp_path):
+    cfg = config(tmp_path, tiny_model, **{"stream.stall_timeout_s": 10})
+    sources = [make_source(str(clips[1]), "file"), Source("cam", "rtsp://127.0.0.1:9/x", "rtsp")]
+    sup = Supervisor(cfg, sources)
+    try:
+        child = Child("file+cam", "capture", print, [SimpleNamespace(source=s) for s in sources], ["file", "cam"])
+        child.started = 0.0
+        for st in sup.streams.values():
+            st.state, st.last_frame = "online", 0.0
+        assert sup._stalled(child, now=5.0) == ""
+        assert sup._stalled(child, now=30.0) == "cam: no frame for 30 s"  # a file never counts as stalled
+        sup.streams["cam"].state = "reconnecting"  # its reader is already on it
+        assert sup._stalled(child, now=30.0) == ""
     finally:
         sup.stop()
 
