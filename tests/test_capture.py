@@ -333,7 +333,7 @@ def test_a_capture_process_exits_unusable_only_when_every_source_is():
     assert run_threads([ScriptedCapture("a", EXIT_ENDED)]) == EXIT_ENDED
 
 
-def test_a_stream_that_raises_stops_its_process_so_the_supervisor_restarts_it(capsys):
+def test_a_stream_that_raises_stops_its_process_so_the_supervisor_restarts_it():
     def broken(_: ScriptedCapture) -> int:
         raise RuntimeError("a bug")
 
