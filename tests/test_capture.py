@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import http.server
 import random
@@ -340,3 +341,23 @@ def test_a_stream_that_raises_stops_its_process_so_the_supervisor_restarts_it():
     other = ScriptedCapture("b", until_stopped)
     assert run_threads([ScriptedCapture("a", broken), other]) == EXIT_CRASHED
     assert other.stopping  # the other stream was told to stop, not left running alone
+
+
+def test_a_real_capture_process_whose_stream_raises_exits_1_and_names_the_stream(tmp_path, capfd):
+    """The crash path end to end: a bug in one stream's thread ends its process (exit 1, so the supervisor restarts
+    it), with one line that names the stream, while the other stream was running."""
+    from stream.capture_spec import capture_main
+    from stream.launch import Launcher
+
+    clip = make_clip(tmp_path / "a.mp4", seconds=2.0)
+    ep = ipc_endpoints(tmp_path, ["good", "bad"])
+    good = CaptureSettings.of(StreamSection(loop=True))
+    bad = dataclasses.replace(good, max_width=None)  # a bug's stand-in: sizing its first frame raises TypeError
+    specs = [CaptureSpec(make_source(str(clip), "good"), ep.frames["good"], ep.events, None, good),
+             CaptureSpec(make_source(str(clip), "bad"), ep.frames["bad"], ep.events, None, bad)]
+    proc = Launcher().Process(target=capture_main, args=(specs,), name="dfd-good+bad")
+    proc.start()
+    proc.join(30)
+    assert proc.exitcode == EXIT_CRASHED
+    err = capfd.readouterr().err
+    assert "bad: capture failed" in err and "Traceback" not in err and "good: capture failed" not in err
