@@ -237,7 +237,7 @@ def test_capacity_and_memory_through_a_real_dfd_watch(tiny_model, tmp_path):
     low_end = [r for r in runs if r["config"].startswith("low-end.toml")]  # the small box's path: 4 streams
     assert [r["streams"] for r in low_end] == ([1, 4] if shutil.which("taskset") else [])
     assert {"supervisor", "capture process", "worker process"} <= set(four["per_role_mib"])
-    assert four["processes"]["capture process"] == 4
+    assert four["processes"]["capture process"] == 1  # four streams, one capture process (stream.streams_per_capture)
     assert four["total_rss_mib"]["median"] > one["total_rss_mib"]["median"]
     assert 0 < four["total_own_mib"]["median"] < four["total_rss_mib"]["median"]  # libraries are left out
 
