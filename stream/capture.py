@@ -42,7 +42,6 @@ from stream.wire import StreamState
 
 HEARTBEAT_S = 1.0
 EXIT_CRASHED = 1  # a stream's thread raised: the process ends, and the supervisor restarts its streams
-CRASH_GRACE_S = 2.0  # the other streams' threads get this long to stop after one crashed
 
 log = logging.getLogger(__name__)
 
@@ -176,10 +175,7 @@ def run_threads(captures: list[Capture]) -> int:
             break
     if crashed.is_set():
         for c in captures:
-            c.stopping = True
-        deadline = time.monotonic() + CRASH_GRACE_S
-        for t in threads:
-            t.join(max(0.0, deadline - time.monotonic()))
+            c.stopping = True  # their threads are daemons: the caller need not wait for them
         return EXIT_CRASHED
     return group_exit(list(codes.values()))
 
