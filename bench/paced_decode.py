@@ -12,7 +12,9 @@ and N streams paced: read in turn by one thread, each in a thread of one
 process (what a capture process does since stream.streams_per_capture), or
 each in its own process (what the captures did before). Threads and
 processes start at random moments within a frame's time, as cameras are not
-in step. Writes paced_decode.json.
+in step. Two rows weigh handing on the decoder's own yuv420p planes instead of
+BGR (a worker would convert them): the capture's threads without the
+conversion, and what OpenCV's I420 -> BGR takes a frame. Writes paced_decode.json.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from bench.capacity import FPS
@@ -36,10 +39,12 @@ from bench.host import cpu_line, host_facts
 from stream.sources import fit_within, make_source, read_frames
 
 
-def _decode_ms(path: Path, streams: int, paced: bool, frames: int, start_after_s: float = 0.0) -> list[float]:
+def _decode_ms(path: Path, streams: int, paced: bool, frames: int, start_after_s: float = 0.0,
+               pixels: str = "bgr24") -> list[float]:
     """CPU ms of each frame a capture's reader hands on, `streams` readers taken in turn."""
     time.sleep(start_after_s)
-    readers = [read_frames(make_source(str(path)), fit_within(640, 480), realtime=paced) for _ in range(streams)]
+    readers = [read_frames(make_source(str(path)), fit_within(640, 480), realtime=paced, pixels=pixels)
+               for _ in range(streams)]
     out = []
     try:
         for _ in range(frames):
@@ -53,9 +58,9 @@ def _decode_ms(path: Path, streams: int, paced: bool, frames: int, start_after_s
     return out
 
 
-def _staggered(path: Path, streams: int, frames: int) -> list[tuple]:
+def _staggered(path: Path, streams: int, frames: int, pixels: str = "bgr24") -> list[tuple]:
     """_decode_ms's arguments for `streams` paced decoders that start within one frame's time of each other."""
-    return [(path, 1, True, frames, random.uniform(0, 1 / FPS)) for _ in range(streams)]
+    return [(path, 1, True, frames, random.uniform(0, 1 / FPS), pixels) for _ in range(streams)]
 
 
 def _in_processes(path: Path, streams: int, frames: int) -> list[float]:
@@ -64,10 +69,23 @@ def _in_processes(path: Path, streams: int, frames: int) -> list[float]:
         return [ms for part in pool.starmap(_decode_ms, _staggered(path, streams, frames)) for ms in part]
 
 
-def _in_threads(path: Path, streams: int, frames: int) -> list[float]:
+def _in_threads(path: Path, streams: int, frames: int, pixels: str = "bgr24") -> list[float]:
     """`streams` paced decoders, each in its own thread of this process (each thread's own CPU clock)."""
     with ThreadPoolExecutor(streams) as pool:
-        return [ms for part in pool.map(lambda a: _decode_ms(*a), _staggered(path, streams, frames)) for ms in part]
+        parts = pool.map(lambda a: _decode_ms(*a), _staggered(path, streams, frames, pixels))
+        return [ms for part in parts for ms in part]
+
+
+def _i420_to_bgr_ms(path: Path, frames: int) -> list[float]:
+    """CPU ms of OpenCV's I420 -> BGR for each of the clip's frames: what a worker would pay for yuv420p frames."""
+    out = []
+    for frame in read_frames(make_source(str(path)), fit_within(640, 480), realtime=False, pixels="yuv420p"):
+        t0 = time.thread_time_ns()
+        cv2.cvtColor(frame, cv2.COLOR_YUV2BGR_I420)
+        out.append((time.thread_time_ns() - t0) / 1e6)
+        if len(out) >= frames:
+            break
+    return out
 
 
 def measure(workdir: Path, frames: int) -> dict:
@@ -78,6 +96,9 @@ def measure(workdir: Path, frames: int) -> dict:
         rows[f"paced, {n} streams in one process"] = _decode_ms(path, n, True, frames)
         rows[f"paced, {n} streams, a thread each in one process"] = _in_threads(path, n, frames)
         rows[f"paced, {n} streams in {n} processes"] = _in_processes(path, n, frames)
+    rows["paced, 8 streams, a thread each in one process, yuv420p (no BGR conversion)"] = _in_threads(
+        path, 8, frames, "yuv420p")
+    rows["OpenCV I420 -> BGR of a 640x480 frame (a worker's cost for yuv420p frames)"] = _i420_to_bgr_ms(path, frames)
     return {"cpu": cpu_line(host_facts()), "clip": path.name, "ms_cpu_per_frame": {
         name: {"frames": len(ms), "median_ms": round(float(np.median(ms)), 3), "mean_ms": round(float(np.mean(ms)), 3)}
         for name, ms in rows.items()}}

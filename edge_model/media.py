@@ -195,6 +195,7 @@ def read_frames(
     format: str | None = None,
     opening: Opening | None = None,
     threads: int = 0,
+    pixels: str = "bgr24",
 ) -> Iterator[tuple[int, np.ndarray]]:
     """(frame index, BGR frame) for every `every`-th frame (or about `fps` a second), up to max_frames of them.
 
@@ -208,6 +209,8 @@ def read_frames(
     `decoding`, a decode error after the first frame ends the frames instead of
     raising, and `decoding` records how far it got. A file of which no frame
     decodes is a VideoError; a stream that ends before its first frame just ends.
+    `pixels` is PyAV's format name for what is handed on: "yuv420p" gives an H.264
+    decoder's own planes, unconverted, for `bench.paced_decode`'s comparison.
     """
     source = str(source)
     shown = shown or source
@@ -241,7 +244,7 @@ def read_frames(
                 if pacer is not None:
                     pacer.wait(frame.time)
                 width, height = fit(frame.width, frame.height) if fit else (None, None)
-                yield index, reformatter.reformat(frame, format="bgr24", width=width, height=height).to_ndarray()
+                yield index, reformatter.reformat(frame, format=pixels, width=width, height=height).to_ndarray()
                 kept += 1
                 if max_frames is not None and kept >= max_frames:
                     return

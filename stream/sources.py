@@ -156,8 +156,9 @@ def read_frames(
     read_timeout_s: float = 10.0,
     opening: media.Opening | None = None,
     sample_fps: float = 0.0,
+    pixels: str = "bgr24",
 ) -> Iterator[np.ndarray]:
-    """BGR frames of one opening of a PyAV source, scaled to fit, until it ends.
+    """BGR frames (or `pixels`, see media.read_frames) of one opening of a PyAV source, scaled to fit, until it ends.
 
     One decoder thread: the captures and workers already fill the cores.
     Files, local or served whole over http(s), are paced at their own frame
@@ -174,7 +175,7 @@ def read_frames(
         url, fit=fit, realtime=realtime and source.kind in ("file", "http"), shown=source.shown,
         options=RTSP_OPTIONS if source.kind == "rtsp" else None,
         timeout=(OPEN_TIMEOUT_S, read_timeout_s) if source.live else None, format=format, opening=opening,
-        threads=1, fps=sample_fps or None,
+        threads=1, fps=sample_fps or None, pixels=pixels,
     )
     for _, frame in frames:
         yield frame

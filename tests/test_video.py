@@ -23,6 +23,16 @@ def test_decodes_every_frame(clip):
     assert frames[0][1].shape == (240, 320, 3) and frames[0][1].dtype == np.uint8
 
 
+def test_yuv420p_hands_on_the_planes_that_make_the_bgr_frame(clip):
+    import cv2
+
+    (_, bgr), = read_frames(str(clip), max_frames=1)
+    (_, yuv), = read_frames(str(clip), max_frames=1, pixels="yuv420p")
+    assert yuv.shape == (240 * 3 // 2, 320) and yuv.dtype == np.uint8  # I420: Y, then U and V at half size
+    # OpenCV and FFmpeg round BT.601 differently, by a few levels
+    assert np.abs(cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR_I420).astype(int) - bgr).mean() < 3
+
+
 def test_sampling_survives_a_stream_clock_that_jumps():
     sampler = _Sampler(10.0)
     steady = [i / 30 for i in range(10)]  # 30 fps: every third frame kept, on the grid of the first

@@ -13,8 +13,9 @@ from typing import Any
 NONE, SBI, SWAP = 0, 1, 2  # what a window is: the data's own, a self-blended twin, a face-swap twin
 
 # Int8 export: the first convolutions (the stem and EfficientNet-Lite0's blocks 0-2) stay float. Int8 error
-# starts there and compounds; float, they take the default model's p95 window error from 0.133 to 0.039 for
-# little of the int8 speed (training/reports/int8_parity.md).
+# starts there and compounds; float, they took the 160 px model's p95 window error from 0.133 to 0.038 for
+# little of the int8 speed (training/reports/size_160/int8_parity.md; the 112 px model needs more of them,
+# training/reports/int8_parity.md).
 FLOAT_CONVS = 9
 
 

@@ -4,8 +4,8 @@ Static QDQ, per-channel weights, activations calibrated on real face crops:
 dynamic quantization measured 4-8x slower than fp32 for this CNN and its
 features drifted (cosine 0.82), so it is not used. The first convolutions stay
 float: int8 error starts at the high-resolution stem and compounds through the
-network (training/reports/int8_parity.md), while those layers hold little of
-the int8 speed-up.
+network (training/reports/int8_parity.md, and size_160/int8_parity.md for the
+160 px model), while those layers hold little of the int8 speed-up.
 """
 
 from __future__ import annotations

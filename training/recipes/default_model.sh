@@ -69,7 +69,8 @@ fi
 #    |p_int8 - p_fp32| <= 0.05); the threshold is set again on its own real video windows. Int8 error starts
 #    at the high-resolution early layers (training/reports/int8_parity.md), so the first N convolutions stay
 #    float, for the first N of $FLOAT_CONVS that holds the bound (160 px: 9, the stem and blocks 0-2;
-#    112 px: 24). Where none holds, the model keeps its fp32 encoder and model.json records why.
+#    112 px: 24; python training/recipes/int8_parity.py writes the table for a model). Where none holds,
+#    the model keeps its fp32 encoder and model.json records why.
 stamp quantize
 : > "$WORK/quantize.log"
 quantized=0

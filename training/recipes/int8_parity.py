@@ -5,6 +5,7 @@ into a scratch folder and scores the training run's validation windows with it; 
 |p_int8 - p_fp32| per window (p50/p95/max), the validation AUC, and the encoder's median time for
 one face at one thread. Writes Markdown to stdout:
 `python training/recipes/int8_parity.py edge_model/models/default --dataset DATASET > training/reports/int8_parity.md`
+(`--float-convs` picks the counts; the default runs from all int8 to stages 1-5 float).
 """
 
 from __future__ import annotations
@@ -21,10 +22,26 @@ from rich.console import Console
 from bench.host import cpu_line, host_facts
 from edge_model.manifest import ENCODER_INPUT, load_manifest
 from edge_model.runner import make_session
+from training.backbone import STAGES
 from training.exporter import ExportOptions, requantize
 
-# 0: all int8; 1: the stem float; 3: + stage 1 (block 0); 9: + stage 2 (blocks 1-2); 15: + stage 3 (blocks 3-4)
-CHOICES = (0, 1, 3, 9, 15)
+# 0: all int8; 1: the stem float; 3: + stage 1; 9: + stage 2; 15: + stage 3; 24: + stage 4; 33: + stage 5
+CHOICES = (0, 1, 3, 9, 15, 24, 33)
+
+
+def what_stays_float(k: int) -> str:
+    """The first k convolutions of EfficientNet-Lite0 in words: the stem, then whole stages (a block with
+    expansion has three convolutions, the first stage's block two)."""
+    if k == 0:
+        return "nothing"
+    left, stages = k - 1, 0
+    for repeats, _, _, expand, _ in STAGES:
+        convs = repeats * (2 if expand == 1 else 3)
+        if left < convs:
+            break
+        left, stages = left - convs, stages + 1
+    words = "the stem" if stages == 0 else f"stem + stage{'s 1-' if stages > 1 else ' '}{stages}"
+    return words + (f" + {left} convolutions of stage {stages + 1}" if left else "")
 
 
 def ms_per_face(path: Path, size: int, runs: int = 200) -> float:
@@ -44,6 +61,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("model", type=Path)
     ap.add_argument("--dataset", type=Path, required=True)
+    ap.add_argument("--float-convs", type=int, nargs="+", default=list(CHOICES), help="the counts to try")
     args = ap.parse_args()
     manifest = load_manifest(args.model)
     quiet = Console(file=io.StringIO())
@@ -52,16 +70,15 @@ def main() -> None:
     print(f"Time: median of 200 runs, one face, one thread, batch 1, on {cpu_line(host_facts())}.\n")
     print("| float convolutions | what stays float | p50 abs dp | p95 abs dp | max abs dp | val AUC fp32 -> int8 | ms / face |")
     print("|---|---|---|---|---|---|---|")
-    what = {0: "nothing", 1: "the stem", 3: "stem + stage 1", 9: "stem + stages 1-2", 15: "stem + stages 1-3"}
     fp32_ms = ms_per_face(args.model / manifest.encoder_fp32, manifest.crop.size)
-    for k in CHOICES:
+    for k in args.float_convs:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "m"
             opts = ExportOptions(None, out, args.dataset, target_fpr=manifest.metrics["target_false_alarm_rate"],
                                  max_auc_drop=1.0, max_p95_delta=1.0, float_convs=k)
             p = requantize(args.model, opts, quiet)["parity"]["int8"]
             ms = ms_per_face(out / "encoder.onnx", manifest.crop.size)
-        print(f"| {k} | {what[k]} | {p['p50_abs_dp']:.4f} | {p['p95_abs_dp']:.4f} | {p['max_abs_dp']:.4f} | "
+        print(f"| {k} | {what_stays_float(k)} | {p['p50_abs_dp']:.4f} | {p['p95_abs_dp']:.4f} | {p['max_abs_dp']:.4f} | "
               f"{p['auc_torch']:.4f} -> {p['auc_onnx']:.4f} | {ms:.2f} |", flush=True)
     print(f"| fp32 | everything | 0 | 0 | 0 | - | {fp32_ms:.2f} |")
 
