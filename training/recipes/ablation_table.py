@@ -1,4 +1,8 @@
-"""The ablation table: each run's best epoch (by the mean of the per-source validation AUCs)."""
+"""The ablation table: each run's best epoch (by the mean of the per-source validation AUCs).
+
+`--run NAME=LABEL` (repeated) and `--title` make the same table for other short runs
+(training/recipes/freeze_stages.sh).
+"""
 
 from __future__ import annotations
 
@@ -19,14 +23,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("work", type=Path)
     ap.add_argument("--minutes", type=float, required=True)
+    ap.add_argument("--run", action="append", metavar="NAME=LABEL", help="a run folder under WORK and its row's label")
+    ap.add_argument("--title", default="Ablation: what each source of fakes adds")
+    ap.add_argument("--by", default="training/recipes/ablation.sh", help="the recipe named as the table's writer")
     args = ap.parse_args()
-    print(f"# Ablation: what each source of fakes adds ({args.minutes:g} CPU minutes per run, 2 cores)\n")
+    runs = dict(r.split("=", 1) for r in args.run) if args.run else RUNS
+    print(f"# {args.title} ({args.minutes:g} CPU minutes per run, 2 cores)\n")
     print("Validation split (held-out identities and DFDC originals; not the test split). Window AUC of each")
     print("kind of fake against the real faces it was made from; `select` is their mean, which picks the epoch.")
-    print("Written by `training/recipes/ablation.sh`.\n")
+    print(f"Written by `{args.by}`.\n")
     print("| trained on | epochs | items seen | DFDC pairs | self-blended | face swaps | select |")
     print("|---|---|---|---|---|---|---|")
-    for name, what in RUNS.items():
+    for name, what in runs.items():
         path = args.work / name / "metrics.json"
         if not path.is_file():
             print(f"| {what} | (not run) | | | | | |")
