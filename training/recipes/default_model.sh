@@ -48,15 +48,15 @@ dfd preprocess --pairs "$DATA/dfdc_faces/pairs.csv" --size "$SIZE" --margin 1.2 
 #    DFDC pairs get twice the share because they are the only real deepfakes and are seen only about
 #    3.7 times each in this budget at 112 px). One augmentation draw for both images of a pair.
 #    The epoch with the best mean validation AUC over the three kinds of fake is kept; 1600 items an
-#    epoch, so validation (about 30 s) takes a small share of the budget.
+#    epoch, so validation (about 30 s of each ~130-s epoch) takes about a fifth of the budget.
+#    training/recipes/freeze_stages.sh compares --freeze-stages 2 and 3 with these arguments in 20-minute
+#    runs (training/reports/freeze_stages.md); the recipe does not use it until a full run and the suite agree.
 # 3a. Export the fp32 encoder and the GRU head; the threshold puts 2% of the windows of the validation
 #    split's real videos above it.
 if [ -z "$FP32_MODEL" ]; then
   stamp train
-  dfd train "$WORK/dataset" --out "$WORK/run" --size "$SIZE" --window 4 --hop 2 --batch 16 --epochs 60 \
-    --max-items-per-epoch 1600 --max-minutes "$MINUTES" --val-fraction 0.08 --test-fraction 0.1 \
-    --val-windows-per-clip 2 --aux-weight 1.0 --patience 60 --threads 2 --workers 1 --seed 0 \
-    --mix-fakes 2 --mix-sbi 1 --mix-swap 1
+  source "$(dirname "$0")/train_args.sh"  # window 4, hop 2, batch 16, 1600 items an epoch, the 2:1:1 mixture
+  dfd train "$WORK/dataset" --out "$WORK/run" --size "$SIZE" --max-minutes "$MINUTES" "${DEFAULT_TRAIN_ARGS[@]}"
   stamp export
   dfd export "$WORK/run/best.pt" --out "$WORK/model" --target-fpr 0.02 --model-id "dfd-default-$SIZE-t4-mix" --precision fp32
   split_from="$WORK/run"  # RUN/split.json

@@ -10,12 +10,11 @@ set -euo pipefail
 DATASET=$1
 WORK=${2:-/tmp/dfd-freeze}
 MINUTES=${MINUTES:-20}
+source "$(dirname "$0")/train_args.sh"
 for frozen in 0 2 3; do
   echo "[$(date -u +%H:%M:%S)] --freeze-stages $frozen" >&2
-  dfd train "$DATASET" --out "$WORK/freeze$frozen" --size 112 --window 4 --hop 2 --batch 16 --epochs 60 \
-    --max-items-per-epoch 1600 --max-minutes "$MINUTES" --val-fraction 0.08 --test-fraction 0.1 \
-    --val-windows-per-clip 2 --aux-weight 1.0 --patience 60 --threads 2 --workers 1 --seed 0 \
-    --mix-fakes 2 --mix-sbi 1 --mix-swap 1 --freeze-stages "$frozen" >&2
+  dfd train "$DATASET" --out "$WORK/freeze$frozen" --size 112 --max-minutes "$MINUTES" "${DEFAULT_TRAIN_ARGS[@]}" \
+    --freeze-stages "$frozen" >&2
 done
 python training/recipes/ablation_table.py "$WORK" --minutes "$MINUTES" --title "Freezing the first stages" \
   --by training/recipes/freeze_stages.sh --run "freeze0=nothing frozen (the recipe)" \
