@@ -31,8 +31,9 @@ def main() -> None:
     print(f"# {args.title} ({args.minutes:g} CPU minutes per run, 2 cores)\n")
     print("Validation split (held-out identities and DFDC originals; not the test split). Window AUC of each")
     print("kind of fake against the real faces it was made from; `select` is their mean, which picks the epoch.")
+    print("An item is a real window and its fake twin: two windows seen.")
     print(f"Written by `{args.by}`.\n")
-    print("| trained on | epochs | items seen | DFDC pairs | self-blended | face swaps | select |")
+    print("| trained on | epochs | windows seen | DFDC pairs | self-blended | face swaps | select |")
     print("|---|---|---|---|---|---|---|")
     for name, what in runs.items():
         path = args.work / name / "metrics.json"
