@@ -1,7 +1,7 @@
 """The ablation table: each run's best epoch (by the mean of the per-source validation AUCs).
 
-`--run NAME=LABEL` (repeated) and `--title` make the same table for other short runs
-(training/recipes/freeze_stages.sh).
+`--run NAME=LABEL` (repeated) and `--title` make the same table for other runs
+(training/recipes/freeze_stages.sh); NAME is a run folder under WORK or a metrics file there.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("work", type=Path)
     ap.add_argument("--minutes", type=float, required=True)
-    ap.add_argument("--run", action="append", metavar="NAME=LABEL", help="a run folder under WORK and its row's label")
+    ap.add_argument("--run", action="append", metavar="NAME=LABEL", help="a run folder under WORK (or its metrics file) and its row's label")
     ap.add_argument("--title", default="Ablation: what each source of fakes adds")
     ap.add_argument("--by", default="training/recipes/ablation.sh", help="the recipe named as the table's writer")
     args = ap.parse_args()
@@ -36,7 +36,8 @@ def main() -> None:
     print("| trained on | epochs | windows seen | DFDC pairs | self-blended | face swaps | select |")
     print("|---|---|---|---|---|---|---|")
     for name, what in runs.items():
-        path = args.work / name / "metrics.json"
+        path = args.work / name
+        path = path if path.suffix == ".json" else path / "metrics.json"
         if not path.is_file():
             print(f"| {what} | (not run) | | | | | |")
             continue
