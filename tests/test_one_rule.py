@@ -71,13 +71,16 @@ def test_scan_says_fake_exactly_when_watch_alerts(clip, always_fake_model, alway
     assert watch_alerts(clip, always_real_model, tmp_path / "real") == []
 
 
-def test_a_sampled_config_scores_the_same_frames_in_scan_and_watch(clip, always_fake_model, tmp_path):
-    """stream.sample_fps = 5 on the 15-fps clip: both score every third frame, and still agree."""
+def test_a_sampled_config_scores_the_same_frames_in_scan_and_watch(always_fake_model, tmp_path):
+    """stream.sample_fps = 5 on a 15-fps clip: both score every third frame, and still agree. The clip is 6 s:
+    an alert needs 8 frames of track and then 1 s of windows (13 scored frames), and a live run on a busy CPU
+    may drop a scored frame or two, which a 3-s clip (15 scored frames) could not spare."""
+    clip = write_face_clip(tmp_path / "face.mp4", n=90, width=480, height=360)
     sampled = tmp_path / "sampled.toml"
     sampled.write_text("[stream]\nsample_fps = 5\n")
     report = scan(clip, always_fake_model, tmp_path, "--config", str(sampled))
-    assert report["frames"] == 15 and report["verdict"] == "fake"
-    alerts = watch_alerts(clip, always_fake_model, tmp_path / "sampled", "--config", str(sampled), frames=10)
+    assert report["frames"] == 30 and report["verdict"] == "fake"
+    alerts = watch_alerts(clip, always_fake_model, tmp_path / "sampled", "--config", str(sampled), frames=20)
     assert {e["kind"] for e in alerts} >= {"new", "end"}
 
 
