@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+import cv2
 import numpy as np
 import pytest
 
@@ -24,8 +25,6 @@ def test_decodes_every_frame(clip):
 
 
 def test_yuv420p_hands_on_the_planes_that_make_the_bgr_frame(clip):
-    import cv2
-
     (_, bgr), = read_frames(str(clip), max_frames=1)
     (_, yuv), = read_frames(str(clip), max_frames=1, pixels="yuv420p")
     assert yuv.shape == (240 * 3 // 2, 320) and yuv.dtype == np.uint8  # I420: Y, then U and V at half size

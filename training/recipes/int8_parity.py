@@ -25,21 +25,26 @@ from edge_model.runner import make_session
 from training.backbone import STAGES
 from training.exporter import ExportOptions, requantize
 
-# 0: all int8; 1: the stem float; 3: + stage 1; 9: + stage 2; 15: + stage 3; 24: + stage 4; 33: + stage 5
-CHOICES = (0, 1, 3, 9, 15, 24, 33)
+
+def stage_ends() -> list[int]:
+    """Float-convolution counts that end on a stage boundary: 1 (the stem), then the end of each stage
+    (a block with expansion has three convolutions, the first stage's block two)."""
+    ends = [1]
+    for repeats, _, _, expand, _ in STAGES:
+        ends.append(ends[-1] + repeats * (2 if expand == 1 else 3))
+    return ends
+
+
+CHOICES = (0, *stage_ends()[:6])  # all int8, the stem float, then up to stages 1-5 float
 
 
 def what_stays_float(k: int) -> str:
-    """The first k convolutions of EfficientNet-Lite0 in words: the stem, then whole stages (a block with
-    expansion has three convolutions, the first stage's block two)."""
+    """The first k convolutions of EfficientNet-Lite0 in words: the stem, then whole stages."""
     if k == 0:
         return "nothing"
-    left, stages = k - 1, 0
-    for repeats, _, _, expand, _ in STAGES:
-        convs = repeats * (2 if expand == 1 else 3)
-        if left < convs:
-            break
-        left, stages = left - convs, stages + 1
+    ends = stage_ends()
+    stages = sum(end <= k for end in ends[1:])
+    left = k - ends[stages]
     words = "the stem" if stages == 0 else f"stem + stage{'s 1-' if stages > 1 else ' '}{stages}"
     return words + (f" + {left} convolutions of stage {stages + 1}" if left else "")
 
