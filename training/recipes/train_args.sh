@@ -3,4 +3,4 @@
 # cannot drift apart. default_model.sh says why each one is what it is.
 DEFAULT_TRAIN_ARGS=(--window 4 --hop 2 --batch 16 --epochs 60 --max-items-per-epoch 1600
   --val-fraction 0.08 --test-fraction 0.1 --val-windows-per-clip 2 --aux-weight 1.0 --patience 60
-  --threads 2 --workers 1 --seed 0 --mix-fakes 2 --mix-sbi 1 --mix-swap 1)
+  --threads 2 --workers 1 --seed 0 --mix-fakes 4 --mix-sbi 1 --mix-swap 1)
