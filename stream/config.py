@@ -58,7 +58,8 @@ class DetectorSection(_Section):
     range: Literal["auto", "short", "full"] = PipelineSettings.range
     min_score: float = Field(PipelineSettings.min_score, gt=0.0, lt=1.0)
     # 2: half the detector's CPU (0.87 ms a frame live), and the default model's suite did not move
-    # (training/reports/suite.md against suite_detect_every_1.md); preprocessing keeps PipelineSettings' 1
+    # (training/reports/mix_fakes/mix_2_1_1/suite.md against suite_detect_every_1.md, the model before this
+    # one); preprocessing keeps PipelineSettings' 1
     every: int = Field(2, ge=1, le=30, description="run the detector on every k-th frame, track between")
     max_faces: int = Field(PipelineSettings.max_faces, ge=1, le=32)
 
