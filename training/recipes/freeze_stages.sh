@@ -3,6 +3,7 @@
 # training step about 1.2-1.6 times faster on a CPU, rank the fakes better in the same minutes? The default
 # recipe's train command at a 20-minute budget with 0, 2 and 3 stages frozen, the same seed and split, compared
 # on the validation split (never the test split or dev/). The table of the runs goes to stdout.
+# training/reports/freeze_stages.md was made when the recipe's mixture was 2:1:1 (`--mix-fakes 2`, now 4).
 #
 # Usage (from the repository root, venv active; DATASET from the recipe's two `dfd preprocess` commands):
 #   training/recipes/freeze_stages.sh DATASET [WORK_DIR] > training/reports/freeze_stages.md
