@@ -32,7 +32,7 @@ from pathlib import Path
 
 import cv2
 
-from bench.capacity import stream_clip
+from bench.capacity import FPS, stream_clip
 from bench.context import Context, Skip
 from bench.measure import Figure
 from edge_model.crop import crop_face
@@ -98,7 +98,7 @@ def ours_fps(path: Path, folder: Path, max_frames: int) -> float:
     n = 0
     t0 = time.perf_counter()
     for index, frame in read_frames(path, max_frames=max_frames):
-        pipeline.process(frame, index)
+        pipeline.process(frame, index, index / FPS)
         n += 1
     pipeline.finish()
     return n / (time.perf_counter() - t0)

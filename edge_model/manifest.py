@@ -48,6 +48,7 @@ class Manifest:
     feature_dim: int
     threshold: float  # calibrated p(fake) above which a window counts as fake
     rnn: str = "gru"
+    fps: float | None = None  # frame rate of a window's faces in training; None: consecutive faces, whatever the rate
     encoder: str = "encoder.onnx"  # the run-time encoder: int8, unless encoder_precision says fp32
     encoder_fp32: str | None = None  # optional, for benchmarks and --precision fp32
     encoder_precision: str = "int8"  # fp32 where the int8 encoder failed the export's parity bound
@@ -74,6 +75,8 @@ class Manifest:
             raise ModelError(f"model.json: malformed manifest ({exc})") from None
         if m.window < 1 or m.hop < 1 or not 0.0 < m.threshold < 1.0:
             raise ModelError("model.json: window and hop must be >= 1 and threshold in (0, 1)")
+        if m.fps is not None and not (isinstance(m.fps, (int, float)) and m.fps > 0):
+            raise ModelError(f"model.json: fps must be a positive number or null, not {m.fps!r}")
         if m.encoder_precision not in ("int8", "fp32"):
             raise ModelError(f"model.json: encoder_precision must be int8 or fp32, not {m.encoder_precision!r}")
         return m

@@ -87,19 +87,22 @@ class FacePipeline:
         self.runner = runner
         self.finder = FaceFinder(detector, settings, runner.manifest.crop)
         m = runner.manifest
-        self.windows = TrackWindows(m.window, m.hop)
+        self.windows = TrackWindows(m.window, m.hop, m.fps)
 
     def another(self) -> FacePipeline:
         """A pipeline for another stream or file: the same loaded models, tracks of its own."""
         return FacePipeline(self.runner, self.finder.detector, self.finder.settings)
 
-    def process(self, frame_bgr: np.ndarray, frame_index: int) -> FrameResult:
-        return process_batch([(self, frame_bgr, frame_index)])[0]
+    def process(self, frame_bgr: np.ndarray, frame_index: int, ts: float | None = None) -> FrameResult:
+        """`ts`: the frame's time in seconds (media or capture time), which sets a window's stride (TrackWindows)."""
+        return process_batch([(self, frame_bgr, frame_index, ts)])[0]
 
-    def _windows_due(self, faces: list[FaceResult], embeddings: np.ndarray, frame_index: int) -> list[WindowScore]:
+    def _windows_due(
+        self, faces: list[FaceResult], embeddings: np.ndarray, frame_index: int, ts: float | None
+    ) -> list[WindowScore]:
         due = [
             f.track_id for f, e in zip(faces, embeddings)
-            if self.windows.push(f.track_id, e, frame_index, f.detector_score)
+            if self.windows.push(f.track_id, e, frame_index, f.detector_score, ts)
         ]
         return self._score([self.windows.window_of(tid) + (tid,) for tid in due])
 
@@ -124,18 +127,18 @@ class FacePipeline:
         ]
 
 
-def process_batch(frames: list[tuple[FacePipeline, np.ndarray, int]]) -> list[FrameResult]:
-    """Frames of several streams (pipeline, BGR frame, index): each searched by its own pipeline, and all
+def process_batch(frames: list[tuple[FacePipeline, np.ndarray, int, float | None]]) -> list[FrameResult]:
+    """Frames of several streams (pipeline, BGR frame, index, time in seconds or None): each searched by its own pipeline, and all
     their faces encoded in one batch, which costs less per face than one batch a frame.
 
     The pipelines must share one runner (`FacePipeline.another`), and each comes once (a stream's
     frames go in order, one per batch). The batch's encode time is shared out to its frames by their faces.
     """
     runner = frames[0][0].runner if frames else None
-    if any(p.runner is not runner for p, _, _ in frames):
+    if any(p.runner is not runner for p, *_ in frames):
         raise ValueError("process_batch: the pipelines of one batch must share their runner (another())")
     found, detect_s = [], []
-    for pipeline, frame_bgr, frame_index in frames:
+    for pipeline, frame_bgr, frame_index, _ in frames:
         t0 = time.perf_counter()
         found.append(pipeline.finder.find(frame_bgr, frame_index))
         detect_s.append(time.perf_counter() - t0)  # detect: with track and crop
@@ -144,9 +147,9 @@ def process_batch(frames: list[tuple[FacePipeline, np.ndarray, int]]) -> list[Fr
     embeddings = runner.encode(np.stack(crops)) if crops else None
     encode_s = time.perf_counter() - t0
     results, used = [], 0
-    for (pipeline, _, frame_index), (faces, ended), detect in zip(frames, found, detect_s):
+    for (pipeline, _, frame_index, ts), (faces, ended), detect in zip(frames, found, detect_s):
         t0 = time.perf_counter()
-        windows = pipeline._windows_due(faces, embeddings[used:used + len(faces)], frame_index) if faces else []
+        windows = pipeline._windows_due(faces, embeddings[used:used + len(faces)], frame_index, ts) if faces else []
         windows += pipeline._end_tracks(ended)
         encode = encode_s * len(faces) / len(crops) if crops else 0.0
         used += len(faces)

@@ -64,56 +64,88 @@ class ModelRunner:
         return out.reshape(-1)
 
 
+MAX_STRIDE = 8  # faces a window may skip between two of its own: a 10-fps model on an 80-fps source
+
+
 @dataclass
 class _TrackWindow:
     embeddings: deque
     frames: deque
+    times: deque
+    stride: int = 1  # faces between two of a window's, from the track's frame rate and the model's
     since_last: int = 0
     scored: int = 0
     seen: int = 0  # faces of the track so far: the decision rule's evidence
     face_score_sum: float = 0.0
 
+    def members(self) -> list[int]:
+        """Positions of the newest window's faces in the buffers, oldest first: every stride-th from the newest."""
+        return list(range(len(self.embeddings) - 1, -1, -self.stride))[::-1]
+
 
 @dataclass
 class TrackWindows:
-    """Per-track state: the last T embeddings and when the next window is due.
+    """Per-track state: the track's last faces and when the next window is due.
 
+    A window holds T faces at the frame rate the model was trained at (`fps`,
+    from model.json): on a 30-fps stream a 10-fps model's window takes every
+    third face, so it spans the time it spanned in training. Windows still come
+    every `hop` faces, so every face is in a window and the windows interleave.
+    Without `fps` (older models) or frame times, a window is T consecutive faces.
     A new track starts empty; `drop` frees an ended track's state.
     """
 
     window: int
     hop: int
+    fps: float | None = None
     _tracks: dict[int, _TrackWindow] = field(default_factory=dict)
 
-    def push(self, track_id: int, embedding: np.ndarray, frame_index: int, face_score: float) -> bool:
-        """Add one face (its embedding and detector score); True when a full window is due for scoring."""
+    def push(
+        self, track_id: int, embedding: np.ndarray, frame_index: int, face_score: float, ts: float | None = None
+    ) -> bool:
+        """Add one face (its embedding, detector score and frame time in seconds); True when a full window is
+        due for scoring."""
         t = self._tracks.get(track_id)
         if t is None:
-            t = self._tracks[track_id] = _TrackWindow(deque(maxlen=self.window), deque(maxlen=self.window))
+            n = (self.window - 1) * MAX_STRIDE + 1
+            t = self._tracks[track_id] = _TrackWindow(deque(maxlen=n), deque(maxlen=n), deque(maxlen=n))
         t.embeddings.append(embedding)
         t.frames.append(frame_index)
+        t.times.append(ts)
         t.since_last += 1
         t.seen += 1
         t.face_score_sum += face_score
-        if len(t.embeddings) == self.window and (t.scored == 0 or t.since_last >= self.hop):
+        if t.scored == 0:  # the stride holds from the track's first window on: its windows are alike
+            t.stride = self._stride(t.times)
+        if len(t.embeddings) > (self.window - 1) * t.stride and (t.scored == 0 or t.since_last >= self.hop):
             t.since_last = 0
             t.scored += 1
             return True
         return False
 
+    def _stride(self, times: deque) -> int:
+        """The model's frame interval over the track's median one, to the nearest whole face."""
+        if self.fps is None or len(times) < 2 or None in times:
+            return 1
+        gap = float(np.median(np.diff(np.asarray(times, np.float64))))
+        return 1 if gap <= 0 else int(min(MAX_STRIDE, max(1, round(1.0 / (self.fps * gap)))))
+
     def window_of(self, track_id: int) -> tuple[np.ndarray, int, int]:
         """(T, D) window, and its first and last frame index."""
         t = self._tracks[track_id]
-        return np.stack(t.embeddings), t.frames[0], t.frames[-1]
+        idx = t.members()[-self.window:]
+        return np.stack([t.embeddings[i] for i in idx]), t.frames[idx[0]], t.frames[idx[-1]]
 
     def partial(self, track_id: int, min_len: int) -> tuple[np.ndarray, int, int] | None:
-        """A short track that never filled a window, padded by repetition, or None."""
+        """A short track that never filled a window: its faces at the window's stride, padded by repetition, or None."""
         t = self._tracks.get(track_id)
-        if t is None or t.scored or len(t.embeddings) < min_len:
+        if t is None or t.scored:
             return None
-        emb = np.stack(t.embeddings)
-        idx = np.resize(np.arange(len(emb)), self.window)
-        return emb[np.sort(idx)], t.frames[0], t.frames[-1]
+        idx = t.members()
+        if len(idx) < min_len:
+            return None
+        emb = np.stack([t.embeddings[i] for i in idx])
+        return emb[np.sort(np.resize(np.arange(len(emb)), self.window))], t.frames[idx[0]], t.frames[idx[-1]]
 
     def evidence(self, track_id: int) -> tuple[int, float]:
         """The track's faces so far and their mean detector score: what the decision rule gates on."""

@@ -108,7 +108,7 @@ def scan_frames(
     for index, frame in frames:
         n += 1
         ts = index / fps
-        result = pipeline.process(frame, index)
+        result = pipeline.process(frame, index, ts)
         for face in result.faces:
             t = tracks.setdefault(face.track_id, _Track(index, index))
             t.last_frame, t.frames, t.face_score_sum = index, t.frames + 1, t.face_score_sum + face.detector_score

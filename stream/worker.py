@@ -82,7 +82,7 @@ class Worker:
     def process(self, frames: list[Frame]) -> None:
         """One batch: frames of different streams, their faces encoded together."""
         works = [self._work(f.header.stream) for f in frames]
-        results = process_batch([(w.pipeline, f.image, f.header.seq) for w, f in zip(works, frames)])
+        results = process_batch([(w.pipeline, f.image, f.header.seq, f.header.ts) for w, f in zip(works, frames)])
         for frame, w, result in zip(frames, works, results):
             self._record(frame, w, result)
 

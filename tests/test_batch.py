@@ -24,7 +24,7 @@ def test_a_batch_scores_every_stream_as_one_frame_at_a_time_does(tiny_model):
     windows = 0
     for i in range(12):
         one_by_one = [single[name].process(streams[name][i], i) for name in streams]
-        batched = process_batch([(together[name], streams[name][i], i) for name in streams])
+        batched = process_batch([(together[name], streams[name][i], i, None) for name in streams])
         for a, b in zip(one_by_one, batched):
             assert [f.track_id for f in a.faces] == [f.track_id for f in b.faces] and len(a.faces) == 1
             assert [(w.track_id, w.start_frame, w.end_frame) for w in a.windows] == \
@@ -41,7 +41,7 @@ def test_a_batch_needs_one_shared_runner(tiny_model):
     b = build_pipeline(PipelineSettings(), tiny_model)
     image = np.ascontiguousarray(astronaut())
     with pytest.raises(ValueError, match="share their runner"):
-        process_batch([(a, image, 0), (b, image, 0)])
+        process_batch([(a, image, 0, None), (b, image, 0, None)])
 
 
 @pytest.mark.parametrize("threads", [1, 2])

@@ -66,6 +66,43 @@ def test_windows_slide_by_hop_and_free_state():
     assert len(w) == 0
 
 
+def test_a_window_keeps_the_models_frame_rate_on_a_faster_stream():
+    """A 10-fps model on a 30-fps stream: every third face, so a window spans what it spanned in training;
+    windows still come every hop faces (interleaved), so every face is scored."""
+    w = TrackWindows(window=4, hop=2, fps=10.0)
+    due = [w.push(1, np.full(2, i, np.float32), i, 0.9, ts=100.0 + i / 30) for i in range(14)]
+    assert due == [False] * 9 + [True, False, True, False, True]
+    window, first, last = w.window_of(1)
+    assert window[:, 0].tolist() == [4, 7, 10, 13] and (first, last) == (4, 13)
+    same_rate = TrackWindows(window=4, hop=2, fps=10.0)  # a 10-fps stream: consecutive faces, as without fps
+    for i in range(4):
+        same_rate.push(2, np.full(2, i, np.float32), i, 0.9, ts=i / 10)
+    assert same_rate.window_of(2)[0][:, 0].tolist() == [0, 1, 2, 3]
+
+
+def test_without_frame_times_a_window_is_consecutive_faces():
+    w = TrackWindows(window=4, hop=2, fps=10.0)
+    due = [w.push(1, np.full(2, i, np.float32), i, 0.9) for i in range(4)]
+    assert due[-1] and w.window_of(1)[0][:, 0].tolist() == [0, 1, 2, 3]
+
+
+def test_a_short_track_on_a_faster_stream_is_padded_at_the_windows_stride():
+    w = TrackWindows(window=4, hop=2, fps=10.0)
+    for i in range(7):  # 7 faces at 30 fps: faces 0, 3, 6 at the model's rate
+        w.push(1, np.full(2, i, np.float32), 20 + i, 0.9, ts=i / 30)
+    window, first, last = w.partial(1, min_len=2)
+    assert sorted(set(window[:, 0].tolist())) == [0, 3, 6] and (first, last) == (20, 26)
+    assert w.partial(1, min_len=4) is None
+
+
+@pytest.mark.parametrize("fps", [0, -10, "10"])
+def test_a_bad_window_frame_rate_is_one_clear_error(model_copy, fps):
+    d = json.loads((model_copy / "model.json").read_text())
+    (model_copy / "model.json").write_text(json.dumps({**d, "fps": fps}))
+    with pytest.raises(ModelError, match="fps must be a positive number or null"):
+        load_manifest(model_copy)
+
+
 def test_short_track_gets_one_padded_window():
     w = TrackWindows(window=8, hop=4)
     for i in range(5):

@@ -87,6 +87,7 @@ def test_preprocess_train_evaluate_export_and_run(data_dir, tmp_path, capsys):
     assert manifest.metrics["parity_bounds"] == {"max_p95_abs_dp": 0.05, "max_auc_drop": 0.02}
     assert manifest.metrics["parity"]["fp32"]["p95_abs_dp"] <= 0.05
     assert manifest.crop.size == 64 and manifest.window == 4 and manifest.feature_dim == 32
+    assert manifest.fps is None  # preprocessed with --fps 0 (every frame): the run time keeps consecutive faces
     assert 0 < manifest.threshold < 1
     assert manifest.training["data"]["train"]["real"]["videos"] >= 1
     assert str(data_dir) not in (model / "model.json").read_text()
@@ -114,3 +115,16 @@ def test_export_refuses_a_missing_checkpoint(tmp_path, capsys):
 def test_preprocess_reports_an_empty_folder(tmp_path, capsys):
     assert main(["preprocess", str(tmp_path), "--out", str(tmp_path / "ds")]) == 2
     assert "no videos or photos found" in capsys.readouterr().err
+
+
+def test_the_window_frame_rate_is_the_datasets_over_the_stride(tmp_path):
+    from edge_model.crop_spec import CropSpec
+    from training.exporter import window_fps
+    from training.store import Dataset
+
+    data = Dataset(tmp_path / "ds")
+    data.create(CropSpec(size=64), {"fps": 10.0})
+    assert window_fps(data, 1) == 10.0 and window_fps(data, 2) == 5.0
+    every = Dataset(tmp_path / "every")
+    every.create(CropSpec(size=64), {"fps": None})
+    assert window_fps(every, 1) is None

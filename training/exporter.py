@@ -62,6 +62,13 @@ def calibration_batches(data: Dataset, records: list[ClipRecord], crop: CropSpec
     return [x[i : i + 32] for i in range(0, len(x), 32)]
 
 
+def window_fps(data: Dataset, stride: int) -> float | None:
+    """The frame rate of a training window's faces, which the run time's windows keep (edge_model TrackWindows):
+    the dataset's extraction rate over the window stride; None where clips kept every frame of their source."""
+    fps = data.meta().get("fps")
+    return fps / stride if fps else None
+
+
 def video_windows(data: Dataset, val: list[ClipRecord], wspec: WindowSpec, seed: int) -> WindowDataset | None:
     """Every window of the validation split's real videos, or None without any.
 
@@ -210,7 +217,7 @@ def export(opts: ExportOptions, console: Console) -> dict:
         manifest = Manifest(
             model_id=opts.model_id or f"dfd-{crop.size}px-t{ck['window']}-{dt.date.today():%Y%m%d}",
             crop=crop, window=ck["window"], hop=ck["hop"], feature_dim=model.encoder.dim, threshold=0.5,
-            rnn=ck["model_config"]["rnn"], encoder="encoder_fp32.onnx", encoder_fp32="encoder_fp32.onnx",
+            rnn=ck["model_config"]["rnn"], fps=window_fps(data, cfg["stride"]), encoder="encoder_fp32.onnx", encoder_fp32="encoder_fp32.onnx",
             encoder_precision="fp32", temporal="temporal.onnx",
             training={
                 "command": ck["command"],
