@@ -1,4 +1,4 @@
-"""Per-face cost of the model: encoder (int8 and fp32, 1 and 2 threads, batch 1 and 8), temporal head, face detector.
+"""Per-face cost of the model: encoder (int8 and fp32, 1 and 2 threads, batch 1, 2, 4 and 8), temporal head, face detector.
 
 Crops go through `ModelRunner.encode`, so the normalization of the crop
 contract is part of the figure, as it is in the live worker.
@@ -20,7 +20,7 @@ from edge_model.runner import ModelRunner
 
 PRECISIONS = ("int8", "fp32")
 THREADS = (1, 2)
-BATCHES = (1, 8)
+BATCHES = (1, 2, 4, 8)  # 2 and 4: the choices for model.batch, a live worker's cross-stream batch
 DETECTOR_RANGES = ("short", "full")
 
 

@@ -23,7 +23,7 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 def _model(r: dict) -> list[str]:
     out = [r["note"], ""] if "note" in r else []
     if r["models"]:
-        out += ["Encoder, ms per face (batch 8: the batch's time / 8):", ""]
+        out += ["Encoder, ms per face (batch n: the batch's time / n):", ""]
         rows = []
         for m in r["models"]:
             for e in m["encoder"]:
