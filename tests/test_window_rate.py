@@ -1,4 +1,4 @@
-"""A live worker hands each frame's capture time to the pipeline, so a window keeps the model's frame rate."""
+"""`dfd watch`'s worker and `dfd scan` hand each frame's time to the pipeline, so a window keeps the model's frame rate."""
 
 from __future__ import annotations
 
@@ -7,8 +7,13 @@ import shutil
 import time
 
 import numpy as np
+import pytest
 
 import stream.worker
+from edge_model.decision import DecisionLevels
+from edge_model.pipeline import build_pipeline
+from edge_model.scan import scan_frames
+from edge_model.settings import PipelineSettings
 from stream.config import load_config
 from stream.demo import astronaut
 from stream.frames import Frame
@@ -18,10 +23,23 @@ from stream.worker import Worker
 from stream.worker_spec import WorkerSpec
 
 
-def test_a_30_fps_stream_gets_windows_of_every_third_face_from_a_10_fps_model(tiny_model, tmp_path, ctx, monkeypatch):
+@pytest.fixture
+def ten_fps_model(tiny_model, tmp_path):
     model = shutil.copytree(tiny_model, tmp_path / "model")
     manifest = json.loads((model / "model.json").read_text())
     (model / "model.json").write_text(json.dumps({**manifest, "fps": 10.0}))  # fps is not hashed: not a model file
+    return model
+
+
+def test_a_30_fps_scan_gets_windows_of_every_third_face(ten_fps_model):
+    face = np.ascontiguousarray(astronaut())
+    report = scan_frames(((i, face) for i in range(12)), build_pipeline(PipelineSettings(), ten_fps_model),
+                         DecisionLevels(on=0.5), fps=30.0)
+    assert [(w["start_frame"], w["end_frame"]) for t in report.tracks for w in t.windows] == [(0, 9), (2, 11)]
+
+
+def test_a_30_fps_stream_gets_windows_of_every_third_face_from_a_10_fps_model(ten_fps_model, tmp_path, ctx, monkeypatch):
+    model = ten_fps_model
     cfg = load_config(None, {"model.path": str(model), "alerts.evidence_dir": str(tmp_path / "evidence")})
     ep = ipc_endpoints(tmp_path, ["cam"])
     worker = Worker(WorkerSpec("w0", ep.frames, ep.events, cfg, supervised=False), ctx, None)
