@@ -75,7 +75,7 @@ class Manifest:
             raise ModelError(f"model.json: malformed manifest ({exc})") from None
         if m.window < 1 or m.hop < 1 or not 0.0 < m.threshold < 1.0:
             raise ModelError("model.json: window and hop must be >= 1 and threshold in (0, 1)")
-        if m.fps is not None and not (isinstance(m.fps, (int, float)) and m.fps > 0):
+        if m.fps is not None and not (type(m.fps) in (int, float) and m.fps > 0):  # type(): JSON's true is no rate
             raise ModelError(f"model.json: fps must be a positive number or null, not {m.fps!r}")
         if m.encoder_precision not in ("int8", "fp32"):
             raise ModelError(f"model.json: encoder_precision must be int8 or fp32, not {m.encoder_precision!r}")

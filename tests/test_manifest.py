@@ -95,7 +95,7 @@ def test_a_short_track_on_a_faster_stream_is_padded_at_the_windows_stride():
     assert w.partial(1, min_len=4) is None
 
 
-@pytest.mark.parametrize("fps", [0, -10, "10"])
+@pytest.mark.parametrize("fps", [0, -10, "10", True])
 def test_a_bad_window_frame_rate_is_one_clear_error(model_copy, fps):
     d = json.loads((model_copy / "model.json").read_text())
     (model_copy / "model.json").write_text(json.dumps({**d, "fps": fps}))

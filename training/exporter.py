@@ -217,8 +217,8 @@ def export(opts: ExportOptions, console: Console) -> dict:
         manifest = Manifest(
             model_id=opts.model_id or f"dfd-{crop.size}px-t{ck['window']}-{dt.date.today():%Y%m%d}",
             crop=crop, window=ck["window"], hop=ck["hop"], feature_dim=model.encoder.dim, threshold=0.5,
-            rnn=ck["model_config"]["rnn"], fps=window_fps(data, cfg["stride"]), encoder="encoder_fp32.onnx", encoder_fp32="encoder_fp32.onnx",
-            encoder_precision="fp32", temporal="temporal.onnx",
+            rnn=ck["model_config"]["rnn"], fps=window_fps(data, cfg["stride"]),
+            encoder="encoder_fp32.onnx", encoder_fp32="encoder_fp32.onnx", encoder_precision="fp32", temporal="temporal.onnx",
             training={
                 "command": ck["command"],
                 "data": ck["data_summary"],
