@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Retrains the packaged default model (edge_model/models/default/) on a 2-core CPU in 1 h 25 min to 1 h 50 min:
 # preprocess 2-6 min, train 80 min, export and quantize 1-10 min (the fp32 encoder is kept if int8 breaks the
-# parity bound), the suite 1-5 min (the packaged model's run: 1 h 24 min on a 2-core Xeon, 2026-12-04).
+# parity bound), the suite 1-5 min (the packaged model's run: 1 h 25 min on a 2-core AMD EPYC, 2026-12-05).
 # Then it writes the model folder and the suite's report (suite.json, suite.md) that MODEL_CARD.md quotes, and the
 # suite at `dfd watch`'s frame rate (suite_live/).
 #
@@ -10,8 +10,9 @@
 # Environment:
 #   DATA     ../shared/data by default (real_faces/, real_photos/, dfdc_faces/pairs.csv, dev/)
 #   MINUTES  the training budget (default 80)
-#   SIZE     the input size in pixels (default 112: at this budget it ranks DFDC's fakes better than 160 px
-#            and its encoder is cheaper, training/reports/size_112.md)
+#   SIZE     the input size in pixels (default 128: at this budget 112 px ranked DFDC's pairs better than
+#            160 px, training/reports/size_112.md; 128 px ranks them as well as 112 and the dev DFDC videos
+#            better, 0.93 against 0.82, for 1.3 times the encoder's pixels: training/reports/size_128/)
 #   FREEZE_STAGES  the stem and this many of the backbone's first stages keep their ImageNet weights
 #            (default 0: 3 won a 20-minute run but not the full recipe's suite,
 #            training/reports/freeze_stages/full_run/README.md)
@@ -21,16 +22,15 @@
 #   INSTALL  1 copies the model into edge_model/models/default/ and the suite's report into
 #            training/reports/ (default 0)
 #   FP32_MODEL  a model folder this recipe exported (e.g. edge_model/models/default): skip training
-#            and the export, and start from that folder at step 3b. The packaged model was trained and
-#            exported fp32 by this recipe (SIZE=112), then given its int8 encoder, suite and install with
-#            FP32_MODEL=... INSTALL=1 from that fp32 folder (about 5 min).
+#            and the export, and start from that folder at step 3b: a new int8 encoder, suite and
+#            install in about 5 min.
 # dev/ is never trained on, and the run's test split (10% of identities and of DFDC originals) is
 # used by nothing but the suite: epochs and the threshold are picked on the validation split.
 set -euo pipefail
 DATA=${DATA:-../shared/data}
 WORK=${1:-/tmp/dfd-default}
 MINUTES=${MINUTES:-80}
-SIZE=${SIZE:-112}
+SIZE=${SIZE:-128}
 FREEZE_STAGES=${FREEZE_STAGES:-0}
 MIX_FAKES=${MIX_FAKES:-}
 FLOAT_CONVS=${FLOAT_CONVS:-9 15 24 30}
@@ -82,7 +82,7 @@ fi
 #    |p_int8 - p_fp32| <= 0.05); the threshold is set again on its own real video windows. Int8 error starts
 #    at the high-resolution early layers (training/reports/int8_parity.md), so the first N convolutions stay
 #    float, for the first N of $FLOAT_CONVS that holds the bound (160 px: 9, the stem and blocks 0-2;
-#    112 px: 24; python training/recipes/int8_parity.py writes the table for a model). Where none holds,
+#    112 px: 24 at 2:1:1 and 15 at 4:1:1; 128 px: 15; python training/recipes/int8_parity.py writes the table for a model). Where none holds,
 #    the model keeps its fp32 encoder and model.json records why.
 stamp quantize
 : > "$WORK/quantize.log"
