@@ -34,7 +34,7 @@ from pathlib import Path
 
 from bench.clips import ClipSpec, clip
 from bench.host import cpu_line, host_facts
-from bench.procfs import HZ, cpu_since, processes, thread_jiffies
+from bench.procfs import HZ, context_switches, cpu_since, processes, thread_jiffies
 from bench.watch import WatchRun, run_watch
 
 # (stage, needles): a stack's stage is the first needle found walking from the innermost frame outwards.
@@ -152,6 +152,7 @@ def profile(streams: int, seconds: float, out: Path, rate: int) -> dict:
     chosen = wait_for_processes(run, streams, 60.0, runner)
     before = processes()
     threads_before = {role: thread_jiffies(pid) for role, (_, pid) in chosen.items()}
+    switches_before = {role: context_switches(pid) for role, (_, pid) in chosen.items()}
     t0 = time.time()
     spies = {
         role: subprocess.Popen(["py-spy", "record", "--pid", str(chosen[role][1]), "--duration", f"{seconds:g}",
@@ -166,6 +167,8 @@ def profile(streams: int, seconds: float, out: Path, rate: int) -> dict:
     after = processes()
     threads_used = {role: {t: j - threads_before[role].get(t, 0) for t, j in thread_jiffies(pid).items()}
                     for role, (_, pid) in chosen.items()}
+    switches = {role: {k: n - switches_before[role][k] for k, n in context_switches(pid).items()}
+                for role, (_, pid) in chosen.items()}
     runner.join()
     result = {"streams": streams, "seconds": seconds, "rate_hz": rate, "cpu": cpu_line(host_facts()), "processes": {}}
     used = cpu_since(before, after)
@@ -184,6 +187,7 @@ def profile(streams: int, seconds: float, out: Path, rate: int) -> dict:
             "top_lines": [{"line": f, "share": round(c / n, 4)} for f, c in leaves.most_common(8)],
             "threads": [{"thread": t, "ms_per_frame": round(1000.0 * j / HZ / frames, 3) if frames else None}
                         for t, j in sorted(threads_used[role].items(), key=lambda kv: -kv[1])],
+            "switches_per_frame": {k: round(n / frames, 2) if frames else None for k, n in switches[role].items()},
         }
     (out / "profile.json").write_text(json.dumps(result, indent=1) + "\n")
     (out / "profile.md").write_text(markdown(result))
@@ -208,6 +212,10 @@ def markdown(r: dict) -> str:
         lines += [f"| `{f['line']}` | {100 * f['share']:.1f}% |" for f in p["top_lines"]]
         lines += ["", "| thread (from /proc) | ms CPU per frame |", "|---|---|"]
         lines += [f"| {t['thread']} | {t['ms_per_frame']:.3f} |" for t in p.get("threads", []) if t["ms_per_frame"]]
+        if "switches_per_frame" in p:
+            sw = p["switches_per_frame"]
+            lines += ["", f"Context switches of all its threads, per frame: {sw['voluntary']} voluntary (it waited), "
+                      f"{sw['involuntary']} involuntary (it was preempted)."]
         lines.append("")
     return "\n".join(lines)
 

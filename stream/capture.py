@@ -36,7 +36,6 @@ from stream.heap import keep_frame_buffers
 from stream.lifeline import die_with_parent, private_files
 from stream.logs import install_logging
 from stream.ring import FrameRing
-from stream.scheduling import wait_for_workers
 from stream.sources import fit_within, read_frames
 from stream.transport import Security
 from stream.wire import StreamState
@@ -183,8 +182,6 @@ def run_threads(captures: list[Capture]) -> int:
 
 def run_captures(specs: list[CaptureSpec]) -> None:
     """Process entry point. Ctrl-C goes to the supervisor; SIGTERM stops every capture of this process."""
-    if specs[0].settings.capture_scheduling == "batch":
-        wait_for_workers()  # before any other thread starts (lifeline, decoders, ZeroMQ): they inherit it
     die_with_parent()
     private_files()
     keep_frame_buffers()

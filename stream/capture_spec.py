@@ -35,7 +35,6 @@ class CaptureSettings:
     stall_timeout_s: float
     reconnect_base_s: float
     reconnect_max_s: float
-    capture_scheduling: str  # "batch" or "normal"
 
     @classmethod
     def of(cls, section: StreamSection) -> CaptureSettings:

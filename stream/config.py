@@ -110,11 +110,6 @@ class StreamSection(_Section):
         8, ge=1, le=64, description="sources one capture process reads, a thread each: they share its libraries"
         " (about 70 MiB a process); a crash restarts the process's streams together. 1: a process per source",
     )
-    capture_scheduling: Literal["batch", "normal"] = Field(
-        "batch", description='"batch": capture threads run under SCHED_BATCH, so a capture woken for its next frame '
-        "waits for a worker to block rather than preempting it mid-inference (stream/scheduling.py); "
-        '"normal": the default policy',
-    )
     max_width: int = Field(1280, ge=64, le=7680, description="wider frames are scaled down before the ring")
     max_height: int = Field(720, ge=64, le=4320)
     transport: Literal["ipc", "tcp"] = "ipc"

@@ -25,7 +25,6 @@ def test_shipped_configs_are_valid(name):
         ("[stream]\nwrokers = 2\n", "stream.wrokers", "unknown key"),
         ("[nonsense]\nx = 1\n", "nonsense", "unknown key"),
         ("[detector]\nrange = 'far'\n", "detector.range", "'auto', 'short' or 'full'"),
-        ("[stream]\ncapture_scheduling = 'fifo'\n", "stream.capture_scheduling", "'batch' or 'normal'"),
         ("[model]\npath = '/no/such/model'\n", "model.path", "no such model folder"),
         ("[[sources]]\nname = 'a'\nurl = 'x.mp4'\n[[sources]]\nname = 'a'\nurl = 'y.mp4'\n", "sources", "duplicate"),
         ("[stream\n", "config", "not valid TOML"),

@@ -201,30 +201,6 @@ def test_a_capture_process_reads_several_streams_and_a_kill_9_restarts_them_toge
         sup.stop()
 
 
-def policies(pid: int) -> list[tuple[str, int]]:
-    """(name, scheduling policy) of each of a process's threads."""
-    tasks = Path(f"/proc/{pid}/task").iterdir()
-    return [((t / "comm").read_text().strip(), os.sched_getscheduler(int(t.name))) for t in tasks]
-
-
-@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="no SCHED_BATCH on this OS")
-@pytest.mark.parametrize("setting, policy", [("batch", getattr(os, "SCHED_BATCH", 3)), ("normal", os.SCHED_OTHER)])
-def test_captures_run_under_the_configured_policy(setting, policy, clips, tiny_model, tmp_path):
-    """Under "batch" a capture's threads (its decoder's and ZeroMQ's too) never preempt a worker mid-inference."""
-    cfg = config(tmp_path, tiny_model, **{"stream.loop": True, "stream.capture_scheduling": setting})
-    sup = Supervisor(cfg, [make_source(str(clips[1]))])
-    try:
-        sup.start()
-        wait_for(sup, lambda: all(s.processed > 0 for s in sup.streams.values()))
-        capture = policies(sup.processes.of_kind("capture")[0].proc.pid)
-        worker = policies(sup.processes.of_kind("worker")[0].proc.pid)
-    finally:
-        sup.stop()
-    assert any(name.startswith("ZMQbg") for name, _ in capture), capture
-    assert {p for _, p in capture} == {policy}, capture
-    assert {p for _, p in worker} == {os.SCHED_OTHER}, worker
-
-
 def test_a_capture_process_counts_as_stalled_when_any_of_its_live_streams_is(clips, tiny_model, tmp_path):
     cfg = config(tmp_path, tiny_model, **{"stream.stall_timeout_s": 10})
     sources = [make_source(str(clips[1]), "file"), Source("cam", "rtsp://127.0.0.1:9/x", "rtsp")]
