@@ -54,9 +54,16 @@ def thread_jiffies(pid: int) -> dict[str, int]:
 def context_switches(pid: int) -> dict[str, int]:
     """Voluntary (it blocked) and involuntary (it was preempted) switches of all of a process's threads so far."""
     out = {"voluntary": 0, "involuntary": 0}
-    for d in (PROC / str(pid) / "task").glob("*"):
-        out["voluntary"] += _field(f"{pid}/task/{d.name}", "status", "voluntary_ctxt_switches")
-        out["involuntary"] += _field(f"{pid}/task/{d.name}", "status", "nonvoluntary_ctxt_switches")
+    keys = {"voluntary_ctxt_switches": "voluntary", "nonvoluntary_ctxt_switches": "involuntary"}
+    for status in (PROC / str(pid) / "task").glob("*/status"):
+        try:
+            lines = status.read_text().splitlines()
+        except OSError:  # that thread ended meanwhile
+            continue
+        for line in lines:
+            key, _, value = line.partition(":")
+            if key in keys:
+                out[keys[key]] += int(value)
     return out
 
 
@@ -84,8 +91,8 @@ def descendants(root: int, procs: dict[int, Proc]) -> set[int]:
     return seen
 
 
-def _field(pid: int | str, file: str, key: str) -> int:
-    """The number of a "Key: N" (or "Key: N kB") line of /proc/PID/FILE, or of /proc/FILE where pid is ""; 0 where absent."""
+def _field_kib(pid: int | str, file: str, key: str) -> int:
+    """A "Key: N kB" line of /proc/PID/FILE, or of /proc/FILE where pid is ""; 0 where absent."""
     try:
         for line in (PROC / str(pid) / file).read_text().splitlines():
             if line.startswith(key + ":"):
@@ -96,11 +103,11 @@ def _field(pid: int | str, file: str, key: str) -> int:
 
 
 def rss_kib(pid: int) -> int:
-    return _field(pid, "status", "VmRSS")
+    return _field_kib(pid, "status", "VmRSS")
 
 
 def peak_rss_kib(pid: int) -> int:
-    return _field(pid, "status", "VmHWM")
+    return _field_kib(pid, "status", "VmHWM")
 
 
 def own_rss_kib(pid: int) -> int:
@@ -109,17 +116,17 @@ def own_rss_kib(pid: int) -> int:
     How many pages of a library a process maps depends on the page cache as much as on the
     process: where it holds the library in large folios, a fault maps a whole folio.
     """
-    return _field(pid, "status", "RssAnon") + _field(pid, "status", "RssShmem")
+    return _field_kib(pid, "status", "RssAnon") + _field_kib(pid, "status", "RssShmem")
 
 
 def meminfo_kib(key: str) -> int:
     """A machine-wide figure of /proc/meminfo, e.g. FileHugePages."""
-    return _field("", "meminfo", key)
+    return _field_kib("", "meminfo", key)
 
 
 def pss_kib(pid: int) -> int:
     """Proportional set size: shared pages split among the processes that map them."""
-    return _field(pid, "smaps_rollup", "Pss")
+    return _field_kib(pid, "smaps_rollup", "Pss")
 
 
 def open_files(pid: int) -> int:

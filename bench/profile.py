@@ -212,10 +212,9 @@ def markdown(r: dict) -> str:
         lines += [f"| `{f['line']}` | {100 * f['share']:.1f}% |" for f in p["top_lines"]]
         lines += ["", "| thread (from /proc) | ms CPU per frame |", "|---|---|"]
         lines += [f"| {t['thread']} | {t['ms_per_frame']:.3f} |" for t in p.get("threads", []) if t["ms_per_frame"]]
-        if "switches_per_frame" in p:
-            sw = p["switches_per_frame"]
-            lines += ["", f"Context switches of all its threads, per frame: {sw['voluntary']} voluntary (it waited), "
-                      f"{sw['involuntary']} involuntary (it was preempted)."]
+        sw = p["switches_per_frame"]
+        lines += ["", f"Context switches of all its threads, per frame: {sw['voluntary']} voluntary (it waited), "
+                  f"{sw['involuntary']} involuntary (it was preempted)."]
         lines.append("")
     return "\n".join(lines)
 
