@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from edge_model.errors import DfdError
 
 if TYPE_CHECKING:  # annotations only: reading a config (the supervisor) loads no numpy
+    import av
     import numpy as np
 
 VIDEO_EXTS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".wmv", ".flv", ".gif")
@@ -196,7 +197,8 @@ def read_frames(
     opening: Opening | None = None,
     threads: int = 0,
     pixels: str = "bgr24",
-) -> Iterator[tuple[int, np.ndarray]]:
+    to_numpy: bool = True,
+) -> Iterator[tuple[int, np.ndarray | av.VideoFrame]]:
     """(frame index, BGR frame) for every `every`-th frame (or about `fps` a second), up to max_frames of them.
 
     The index counts every decoded frame: it is the frame's position in the file.
@@ -211,6 +213,8 @@ def read_frames(
     decodes is a VideoError; a stream that ends before its first frame just ends.
     `pixels` is PyAV's format name for what is handed on: "yuv420p" gives an H.264
     decoder's own planes, unconverted, for `bench.paced_decode`'s comparison.
+    `to_numpy` False hands on PyAV's converted VideoFrame itself (a photo stays an array):
+    a capture copies it into its ring and so never loads numpy.
     """
     source = str(source)
     shown = shown or source
@@ -244,7 +248,8 @@ def read_frames(
                 if pacer is not None:
                     pacer.wait(frame.time)
                 width, height = fit(frame.width, frame.height) if fit else (None, None)
-                yield index, reformatter.reformat(frame, format=pixels, width=width, height=height).to_ndarray()
+                converted = reformatter.reformat(frame, format=pixels, width=width, height=height)
+                yield index, converted.to_ndarray() if to_numpy else converted
                 kept += 1
                 if max_frames is not None and kept >= max_frames:
                     return

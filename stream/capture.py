@@ -25,7 +25,6 @@ import threading
 import time
 from collections.abc import Iterator
 
-import numpy as np
 import zmq
 
 from edge_model.media import Opening, VideoError
@@ -35,7 +34,7 @@ from stream.frames import FrameSender
 from stream.heap import keep_frame_buffers
 from stream.lifeline import die_with_parent, private_files
 from stream.logs import install_logging
-from stream.ring import FrameRing
+from stream.ring import FrameRing, Image
 from stream.sources import fit_within, read_frames
 from stream.transport import Security
 from stream.wire import StreamState
@@ -79,7 +78,7 @@ class Capture:
                 self.name, self.state, now, self.started_at, self.reconnects, self.captured, self.dropped, self.error
             ))
 
-    def _frames(self, opening: Opening) -> Iterator[np.ndarray]:
+    def _frames(self, opening: Opening) -> Iterator[Image]:
         s = self.spec
         if s.source.kind == "demo":
             from stream.demo import FPS, demo_frames
@@ -88,7 +87,7 @@ class Capture:
         fit = fit_within(s.settings.max_width, s.settings.max_height)
         return read_frames(s.source, fit, s.settings.realtime, s.settings.stall_timeout_s, opening, s.settings.sample_fps)
 
-    def _offer(self, frame: np.ndarray) -> None:
+    def _offer(self, frame: Image) -> None:
         ts = time.time()
         self.captured += 1
         if not self.spec.settings.realtime and self.spec.source.kind == "file":

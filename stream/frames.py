@@ -20,13 +20,16 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import numpy as np
 import zmq
 
-from stream.ring import FrameRing, RingSpec
+from stream.ring import FrameRing, Image, RingSpec, image_array, image_size
 from stream.transport import Endpoint, Security, open_socket
 from stream.wire import FrameReady, MessageError, frame_parts, read_frame_parts
+
+if TYPE_CHECKING:  # a capture sends PyAV's frames into the ring and loads no numpy
+    import numpy as np
 
 CREDIT = b"ready"
 CREDITS = 3  # frames a worker may have per stream: the one it works on, and two that wait (a 67 ms stall at 30 fps)
@@ -60,17 +63,17 @@ class FrameSender:
             self._take_credits(wait_s)
         return bool(self._credits)
 
-    def send(self, frame_bgr: np.ndarray, ts: float) -> bool:
+    def send(self, frame_bgr: Image, ts: float) -> bool:
         """Hand the frame to a free worker; False (the caller counts a drop) when none is free."""
         if not self.has_credit():
             return False
-        h, w = frame_bgr.shape[:2]
+        w, h = image_size(frame_bgr)
         if self.ring is not None:
             slot, seq = self.ring.write(frame_bgr, ts)
             parts = frame_parts(FrameReady(self.stream, slot, seq, ts, w, h), None)
         else:
             seq, self._seq = self._seq, self._seq + 1
-            parts = frame_parts(FrameReady(self.stream, 0, seq, ts, w, h), frame_bgr)
+            parts = frame_parts(FrameReady(self.stream, 0, seq, ts, w, h), image_array(frame_bgr))
         while self._credits:
             identity, left = self._credits.popitem(last=False)
             if left > 1:

@@ -21,7 +21,7 @@ from edge_model.errors import DfdError
 from stream.secrets import mask_url, with_password
 
 if TYPE_CHECKING:  # annotations only: the supervisor checks sources without numpy
-    import numpy as np
+    from stream.ring import Image
 
 Kind = Literal["file", "webcam", "rtsp", "http", "demo"]
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -157,8 +157,9 @@ def read_frames(
     opening: media.Opening | None = None,
     sample_fps: float = 0.0,
     pixels: str = "bgr24",
-) -> Iterator[np.ndarray]:
-    """BGR frames (or `pixels`, see media.read_frames) of one opening of a PyAV source, scaled to fit, until it ends.
+) -> Iterator[Image]:
+    """BGR frames (or `pixels`, see media.read_frames) of one opening of a PyAV source, scaled to fit, until it ends:
+    PyAV's VideoFrames as they come from the converter (a photo: an array), which the ring copies without numpy.
 
     One decoder thread: the captures and workers already fill the cores.
     Files, local or served whole over http(s), are paced at their own frame
@@ -175,7 +176,7 @@ def read_frames(
         url, fit=fit, realtime=realtime and source.kind in ("file", "http"), shown=source.shown,
         options=RTSP_OPTIONS if source.kind == "rtsp" else None,
         timeout=(OPEN_TIMEOUT_S, read_timeout_s) if source.live else None, format=format, opening=opening,
-        threads=1, fps=sample_fps or None, pixels=pixels,
+        threads=1, fps=sample_fps or None, pixels=pixels, to_numpy=False,
     )
     for _, frame in frames:
         yield frame

@@ -1,4 +1,4 @@
-"""Lean processes: a capture loads PyAV, numpy and pyzmq, not the model's run time, pydantic or asyncio; the supervisor (`dfd watch` itself) loads no model run time, OpenCV or PyAV. Checked in fresh interpreters."""
+"""Lean processes: a capture loads PyAV and pyzmq, not numpy, the model's run time, pydantic or asyncio; the supervisor (`dfd watch` itself) loads no model run time, OpenCV or PyAV. Checked in fresh interpreters."""
 
 from __future__ import annotations
 
@@ -18,13 +18,20 @@ def loaded(code: str) -> set[str]:
     return {name.split(".")[0] for name in out.stdout.strip().split(",")}
 
 
-def test_a_capture_process_loads_no_model_run_time_no_opencv_and_no_pydantic():
+def test_a_capture_process_loads_no_model_run_time_no_opencv_no_pydantic_and_no_numpy(tmp_path):
     """A capture only encodes messages, and its settings come as a plain dataclass: pydantic with the config's
-    and the messages' schemas is 14 MiB of each capture, asyncio (ZeroMQ's CURVE authenticator) 7."""
-    top = loaded("import pickle\nfrom stream.capture import run_captures\nimport av\n"
-                 f"pickle.loads({capture_spec_pickle()!r})")
-    assert {"av", "numpy", "zmq"} <= top
-    heavy = MODEL_RUN_TIME | {"cv2", "rich", "pymysql", "pydantic", "asyncio"}
+    and the messages' schemas is 14 MiB of each capture, asyncio (ZeroMQ's CURVE authenticator) 7. It copies
+    PyAV's converted frames into its ring as they are: numpy was another 17 MiB. Here a clip's frames go through
+    the capture's reader into a real ring, as in a capture."""
+    clip = str(make_clip(tmp_path / "a.mp4", seconds=0.5))
+    top = loaded("import pickle, os\nfrom stream.capture import run_captures\n"
+                 f"pickle.loads({capture_spec_pickle()!r})\n"
+                 "from stream.ring import FrameRing, RingSpec\nfrom stream.sources import fit_within, make_source, read_frames\n"
+                 "ring = FrameRing.create(RingSpec(f'dfd-lean-{os.getpid()}', 2, 640, 480))\n"
+                 f"n = sum(1 for f in read_frames(make_source({clip!r}), fit_within(640, 480), False) if ring.write(f, 0.0))\n"
+                 "ring.close()\nring.unlink()\nassert n > 0, n")
+    assert {"av", "zmq"} <= top
+    heavy = MODEL_RUN_TIME | {"cv2", "rich", "pymysql", "pydantic", "asyncio", "numpy"}
     assert not heavy & top, sorted(heavy & top)
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import uuid
 
+import av
 import numpy as np
 import pytest
 
-from stream.ring import FrameRing, RingSpec
+from stream.ring import SEQ, FrameRing, RingSpec
+from stream.shm import BUSY, Segment
 
 
 @pytest.fixture
@@ -47,10 +49,32 @@ def test_an_overwritten_frame_is_not_returned(ring):
     assert (ring.read(*latest) == 9).all()
 
 
-def test_a_frame_being_written_is_not_returned(ring):
+def test_a_frame_being_written_is_not_returned(ring, spec):
     slot, seq = ring.write(frame(1), 0.0)
-    ring._headers[slot]["seq"] = -1  # what a reader sees while the writer copies
+    writer = Segment(spec.name)  # what a reader sees while the writer copies: the slot marked busy
+    try:
+        SEQ.pack_into(writer.buf, slot * spec.slot_bytes, BUSY)
+    finally:
+        writer.close()
     assert ring.read(slot, seq) is None
+
+
+def test_a_pyav_frame_goes_in_as_it_is_even_with_padded_rows(ring):
+    """A capture hands on PyAV's converted frame; at 42 px a bgr24 row is 126 bytes, padded in FFmpeg's buffer."""
+    image = np.random.default_rng(0).integers(0, 256, (30, 42, 3), np.uint8)
+    video_frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+    assert video_frame.planes[0].line_size > 42 * 3
+    got = ring.read(*ring.write(video_frame, 0.0))
+    assert got.shape == (30, 42, 3) and (got == image).all()
+
+
+def test_a_strided_array_and_the_wrong_pixels(ring):
+    image = np.random.default_rng(1).integers(0, 256, (48, 128, 3), np.uint8)[:, ::2]  # not contiguous
+    assert (ring.read(*ring.write(image, 0.0)) == image).all()
+    with pytest.raises(ValueError, match="bgr24"):
+        ring.write(av.VideoFrame.from_ndarray(frame(1)[..., 0], format="gray"), 0.0)
+    with pytest.raises(ValueError, match="uint8"):
+        ring.write(np.zeros((48, 64, 3), np.float32), 0.0)
 
 
 def test_bad_slot_or_oversized_frame(ring):
