@@ -37,7 +37,7 @@ from stream.sources import Source
 from stream.stats import StreamStats, Totals
 from stream.transport import Endpoints, Security, ipc_endpoints, tcp_endpoints
 from stream.wire import AlertEvent, Message, ScoreEvent, StreamState, WorkerStats
-from stream.worker_spec import WorkerSpec, worker_main
+from stream.worker_spec import WorkerSettings, WorkerSpec, worker_main
 
 STOP_GRACE_S = 3.0
 DRAIN_S = 2.0  # after every source ended, let the workers finish
@@ -120,9 +120,10 @@ class Supervisor:
             self.processes.add("+".join(names), "capture", capture_main, group, streams=names)
         if self.integrations.web and s.transport == "ipc":  # the page's live view reads the rings
             self.integrations.web.show_rings(ring_specs)
+        settings = WorkerSettings.of(self.cfg, self.manifest.threshold)
         for k, served in enumerate(assign([src.name for src in self.sources], worker_count(s.workers, len(self.sources)))):
             spec = WorkerSpec(
-                f"w{k}", {n: self.endpoints.frames[n] for n in served}, self.endpoints.events, self.cfg,
+                f"w{k}", {n: self.endpoints.frames[n] for n in served}, self.endpoints.events, settings,
                 {n: ring_specs[n] for n in served} if s.transport == "ipc" else None, curve=self.curve,
             )
             self.processes.add(f"w{k}", "worker", worker_main, spec, streams=served)

@@ -4,7 +4,9 @@ A message is one frame: a topic, a space, then compact JSON. Decoding is
 pydantic's, strict: a string where a number belongs, a bool for an int, an
 unknown field or a value outside a Literal is refused. Whatever does not
 decode into the expected message raises `MessageError`; receivers count it
-and skip it, they never crash on it.
+and skip it, they never crash on it. A worker's one message in, the frame
+header, is checked by hand to the same rules (`decode_frame_ready`), so that
+workers never load pydantic.
 
 A frame travels as its `FrameReady` header alone (the pixels are in the
 shared-memory ring) or as the header and a JPEG (tcp, for workers on other
@@ -14,7 +16,8 @@ hosts): `frame_parts` and `read_frame_parts` are that codec.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
@@ -178,17 +181,23 @@ def to_dict(msg: Message) -> dict[str, Any]:
     return {"type": msg.TOPIC, **vars(msg)}
 
 
-def decode(frame: bytes, expected: Iterable[type] | None = None) -> Message:
-    """The message in `frame`; MessageError when it is malformed or not one of `expected`."""
+def _topic_and_body(frame: bytes, expected: Iterable[type] | None) -> tuple[type, bytes]:
+    """The message type `frame` names and its JSON body; MessageError when it is too long, unknown or unexpected."""
     if len(frame) > MAX_MESSAGE_BYTES:
         raise MessageError(f"message of {len(frame)} bytes is over the limit")
     topic_bytes, sep, body = bytes(frame).partition(b" ")
-    topic = topic_bytes.decode("ascii", "replace")
-    cls = MESSAGE_TYPES.get(topic)
+    cls = MESSAGE_TYPES.get(topic_bytes.decode("ascii", "replace"))
     if cls is None or not sep:
         raise MessageError(f"unknown message topic {topic_bytes[:32]!r}")
     if expected is not None and cls not in tuple(expected):
-        raise MessageError(f"unexpected {topic} message here")
+        raise MessageError(f"unexpected {cls.TOPIC} message here")
+    return cls, body
+
+
+def decode(frame: bytes, expected: Iterable[type] | None = None) -> Message:
+    """The message in `frame`; MessageError when it is malformed or not one of `expected`."""
+    cls, body = _topic_and_body(frame, expected)
+    topic = cls.TOPIC
     from pydantic import ValidationError
 
     try:
@@ -197,6 +206,55 @@ def decode(frame: bytes, expected: Iterable[type] | None = None) -> Message:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise MessageError(f"{topic}{'.' + where if where else ''}: {first['msg']}".replace("\n", " ")) from None
+
+
+def _text(v: Any) -> bool:
+    if type(v) is not str:
+        return False
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate escape ("\\ud800"), which pydantic's JSON parser refuses
+        return False
+    return True
+
+
+def _count(least: int) -> Callable[[Any], bool]:
+    return lambda v: type(v) is int and v >= least  # a bool is not an int here, as in pydantic's strict mode
+
+
+# FrameReady's fields in order: what each must be, and the check (as strict as pydantic's for the field's type).
+FRAME_READY_FIELDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "stream": ("a string", _text),
+    "slot": ("an integer >= 0", _count(0)),
+    "seq": ("an integer >= 0", _count(0)),
+    "ts": ("a finite number", lambda v: type(v) in (int, float) and abs(v) <= sys.float_info.max),
+    "width": ("an integer >= 1", _count(1)),
+    "height": ("an integer >= 1", _count(1)),
+}
+
+
+def decode_frame_ready(frame: bytes) -> FrameReady:
+    """`decode(frame, (FrameReady,))` checked by hand, at least as strictly: a worker decodes one of these a frame
+    and no other message, so pydantic and the schemas (about 10 MiB) stay out of it.
+    tests/test_fuzz_wire.py holds the two decoders to the same answers."""
+    _, text = _topic_and_body(frame, (FrameReady,))
+    topic = FrameReady.TOPIC
+    try:
+        body = json.loads(text.decode("utf-8"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise MessageError(f"{topic}: not UTF-8 JSON") from None
+    if not isinstance(body, dict):
+        raise MessageError(f"{topic}: not a JSON object")
+    extra = body.keys() - FRAME_READY_FIELDS.keys()
+    if extra:
+        raise MessageError(f"{topic}.{sorted(extra)[0]}: Extra inputs are not permitted")
+    for name, (what, ok) in FRAME_READY_FIELDS.items():
+        if name not in body:
+            raise MessageError(f"{topic}.{name}: Field required")
+        if not ok(body[name]):
+            raise MessageError(f"{topic}.{name}: must be {what}, not {str(body[name])[:32]!r}")
+    body["ts"] = float(body["ts"])  # an integer time, as pydantic's float field takes it
+    return FrameReady(**body)
 
 
 def frame_parts(header: FrameReady, image: np.ndarray | None) -> list[bytes]:
@@ -215,7 +273,7 @@ def read_frame_parts(parts: list[bytes]) -> tuple[FrameReady, np.ndarray | None]
     """The header and, when a JPEG came with it, the BGR image; MessageError for anything else."""
     if not 1 <= len(parts) <= 2:
         raise MessageError(f"frame: {len(parts)} parts, expected a header and at most one image")
-    header = decode(parts[0], (FrameReady,))
+    header = decode_frame_ready(parts[0])
     if len(parts) == 1:
         return header, None
     import cv2  # as in frame_parts

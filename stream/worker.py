@@ -60,22 +60,21 @@ class _StreamWork:
 
 class Worker:
     def __init__(self, spec: WorkerSpec, ctx: zmq.Context, security: Security | None) -> None:
-        cfg = spec.config
+        cfg = spec.settings
         self.spec = spec
         self.started_at = time.time()  # every counter it reports counts from here
-        self.pipeline = build_pipeline(cfg.pipeline(), cfg.model.path or None)  # each stream gets another() of it
+        self.pipeline = build_pipeline(cfg.pipeline, cfg.model_path or None)  # each stream gets another() of it
         self.runner = self.pipeline.runner
-        self.levels = cfg.policy.levels(self.runner.manifest.threshold)
         self.frames = FrameReceiver(ctx, spec.frames, security, spec.rings)
         self.events = EventSender(ctx, spec.events_endpoint, security, EVENTS_HOLD_S)
-        self.outbox = AlertOutbox(EvidenceWriter(cfg.alerts.evidence_dir), self.events.send)
+        self.outbox = AlertOutbox(EvidenceWriter(cfg.evidence_dir), self.events.send)
         self.streams: dict[str, _StreamWork] = {}
         self.stopping = False
 
     def _work(self, stream: str) -> _StreamWork:
         if stream not in self.streams:
-            cfg = self.spec.config
-            policy = AlertPolicy(stream, self.levels, self.runner.model_id, cfg.policy.update_every_s)
+            cfg = self.spec.settings
+            policy = AlertPolicy(stream, cfg.levels, self.runner.model_id, cfg.update_every_s)
             self.streams[stream] = _StreamWork(self.pipeline.another(), policy)
         return self.streams[stream]
 
@@ -97,11 +96,11 @@ class Worker:
         if result.left_out and not w.crowded:
             w.crowded = True
             log.warning("%s: more faces than detector.max_faces = %d on one frame: %d left out, unchecked "
-                        "(raise detector.max_faces)", h.stream, self.spec.config.detector.max_faces, result.left_out)
+                        "(raise detector.max_faces)", h.stream, self.spec.settings.pipeline.max_faces, result.left_out)
         w.latency_ms.append((done - h.ts) * 1000.0)
         w.frame_times.append(h.ts)
         for face in result.faces:
-            w.crops.setdefault(face.track_id, deque(maxlen=self.spec.config.alerts.clip_frames)).append(face.crop)
+            w.crops.setdefault(face.track_id, deque(maxlen=self.spec.settings.clip_frames)).append(face.crop)
         for win in result.windows:
             w.p_fake[win.track_id] = win.p_fake
             self.events.send(ScoreEvent(h.stream, win.track_id, h.seq, h.ts, done, win.p_fake))
@@ -112,7 +111,7 @@ class Worker:
                 self._alert(w, event, frame.image)
             w.crops.pop(track, None)
             w.p_fake.pop(track, None)
-        if self.spec.config.web.enabled and time.monotonic() - w.boxes_sent >= BOXES_EVERY_S:  # only for a page
+        if self.spec.settings.web and time.monotonic() - w.boxes_sent >= BOXES_EVERY_S:  # only for a page
             w.boxes_sent = time.monotonic()
             boxes = [(*map(float, f.box), f.track_id, w.p_fake.get(f.track_id, -1.0)) for f in result.faces]
             self.events.send(FaceBoxes(h.stream, h.seq, h.ts, boxes))
@@ -144,7 +143,7 @@ class Worker:
         while not self.stopping:
             self.outbox.flush()  # alert events whose evidence is written now
             self.events.flush()  # held scores and stats once due; alert events the supervisor could not take yet
-            frames = self.frames.recv_batch(EVENTS_HOLD_S, self.spec.config.model.batch)
+            frames = self.frames.recv_batch(EVENTS_HOLD_S, self.spec.settings.batch)
             if frames:
                 self.process(frames)
                 for frame in frames:

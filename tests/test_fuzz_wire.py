@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stream.wire import (
+    FRAME_READY_FIELDS,
     MESSAGE_TYPES,
     AlertEvent,
     Directory,
@@ -24,6 +25,7 @@ from stream.wire import (
     StreamState,
     WorkerStats,
     decode,
+    decode_frame_ready,
     encode,
 )
 
@@ -140,3 +142,54 @@ def test_container_fields_hold_their_item_types():
     except MessageError:
         return
     raise AssertionError("a text latency was accepted")
+
+
+def _frame_ready_either_way(frame: bytes) -> FrameReady | None:
+    """decode_frame_ready's answer, held to pydantic's: it may refuse more (a NaN or infinite time), never less."""
+    try:
+        by_hand = decode_frame_ready(frame)
+    except MessageError as exc:
+        assert "\n" not in str(exc)
+        by_hand = None
+    try:
+        by_pydantic = decode(frame, (FrameReady,))
+    except MessageError:
+        by_pydantic = None
+    if by_hand is not None:
+        assert by_hand == by_pydantic and type(by_hand.ts) is float, (frame, by_hand, by_pydantic)
+    elif by_pydantic is not None:
+        assert not math.isfinite(by_pydantic.ts), (frame, by_pydantic)
+    return by_hand
+
+
+def test_the_hand_checked_frame_header_takes_what_pydantic_takes():
+    assert _frame_ready_either_way(encode(SAMPLES[0])) == SAMPLES[0]
+    body = json.loads(encode(SAMPLES[0]).split(b" ", 1)[1])
+    assert _frame_ready_either_way(b"frame " + json.dumps(body | {"stream": "\ud800"}).encode()) is None
+    assert _frame_ready_either_way(b"frame " + json.dumps(body | {"ts": 5}).encode()).ts == 5.0
+    assert set(FRAME_READY_FIELDS) == {f.name for f in fields(FrameReady)}  # a new field needs its check
+
+
+@FUZZ
+@given(st.dictionaries(st.sampled_from([f.name for f in fields(FrameReady)] + ["x"]), json_values, max_size=8))
+def test_the_hand_checked_frame_header_with_a_random_body(body):
+    _frame_ready_either_way(b"frame " + json.dumps(body).encode())
+
+
+@FUZZ
+@given(st.data())
+def test_the_hand_checked_frame_header_with_one_field_replaced(data):
+    body = json.loads(encode(SAMPLES[0]).split(b" ", 1)[1])
+    name = data.draw(st.sampled_from(sorted(body)))
+    body[name] = data.draw(json_values | st.integers(-(2**70), 2**70) | st.text(alphabet=st.characters(), max_size=4))
+    _frame_ready_either_way(b"frame " + json.dumps(body).encode())
+
+
+@FUZZ
+@given(st.data())
+def test_the_hand_checked_frame_header_truncated_or_with_bytes_flipped(data):
+    frame = bytearray(encode(SAMPLES[0]))
+    cut = data.draw(st.integers(0, len(frame)))
+    for pos, value in data.draw(st.lists(st.tuples(st.integers(0, len(frame) - 1), st.integers(0, 255)), max_size=4)):
+        frame[pos] = value
+    _frame_ready_either_way(bytes(frame[:cut]))

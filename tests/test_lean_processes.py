@@ -48,6 +48,31 @@ def capture_spec_pickle() -> bytes:
                                     CaptureSettings.of(StreamSection())))
 
 
+def test_a_worker_process_loads_no_pydantic(tiny_model):
+    """A worker's settings come as plain dataclasses and it decodes its frame headers by hand: pydantic with the
+    config's and the messages' schemas was 15 MiB of each worker. Here a worker unpickles its spec, builds its
+    pipeline and takes a frame header off the wire, as in a worker."""
+    top = loaded("import pickle\nfrom stream.worker import Worker\nfrom stream.wire import read_frame_parts\n"
+                 f"spec = pickle.loads({worker_spec_pickle(tiny_model)!r})\n"
+                 "from edge_model.pipeline import build_pipeline\n"
+                 "build_pipeline(spec.settings.pipeline, spec.settings.model_path)\n"
+                 "read_frame_parts([b'frame {\"stream\":\"a\",\"slot\":0,\"seq\":1,\"ts\":1.0,\"width\":2,\"height\":2}'])")
+    assert {"onnxruntime", "cv2", "numpy", "zmq"} <= top
+    assert not {"pydantic", "pydantic_core", "torch"} & top, sorted({"pydantic", "pydantic_core", "torch"} & top)
+
+
+def worker_spec_pickle(model) -> bytes:
+    """What the supervisor hands a worker, as it travels."""
+    from edge_model.manifest import load_manifest
+    from stream.config import load_config
+    from stream.transport import Endpoint
+    from stream.worker_spec import WorkerSettings, WorkerSpec
+
+    cfg = load_config(None, {"model.path": str(model)})
+    ep = Endpoint("ipc", path="/tmp/x")
+    return pickle.dumps(WorkerSpec("w0", {"a": ep}, ep, WorkerSettings.of(cfg, load_manifest(model).threshold)))
+
+
 def test_the_supervisor_loads_no_model_run_time_no_opencv_no_pyav_and_no_numpy(tmp_path):
     """OpenCV alone is 54 MiB of a process's memory, PyAV 21, numpy 20: the supervisor reads a manifest, checks
     the evidence folder and creates the rings without them, and looks into a file source from a forked child."""

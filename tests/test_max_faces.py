@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 
+from edge_model.manifest import load_manifest
 from edge_model.pipeline import build_pipeline
 from edge_model.settings import PipelineSettings
 from stream.config import load_config
@@ -16,7 +17,7 @@ from stream.frames import Frame
 from stream.transport import ipc_endpoints
 from stream.wire import FrameReady
 from stream.worker import Worker
-from stream.worker_spec import WorkerSpec
+from stream.worker_spec import WorkerSettings, WorkerSpec
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,8 @@ def test_the_worker_says_once_per_stream_that_faces_were_left_out(crowd, tiny_mo
     cfg = load_config(None, {"model.path": str(tiny_model), "detector.max_faces": 1,
                              "alerts.evidence_dir": str(tmp_path / "evidence")})
     ep = ipc_endpoints(tmp_path, ["crowd", "solo"])
-    worker = Worker(WorkerSpec("w0", ep.frames, ep.events, cfg, supervised=False), ctx, None)
+    settings = WorkerSettings.of(cfg, load_manifest(tiny_model).threshold)
+    worker = Worker(WorkerSpec("w0", ep.frames, ep.events, settings, supervised=False), ctx, None)
     one_face = np.ascontiguousarray(astronaut())
     try:
         with caplog.at_level(logging.WARNING):

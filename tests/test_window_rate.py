@@ -11,6 +11,7 @@ import pytest
 
 import stream.worker
 from edge_model.decision import DecisionLevels
+from edge_model.manifest import load_manifest
 from edge_model.pipeline import build_pipeline
 from edge_model.scan import scan_frames
 from edge_model.settings import PipelineSettings
@@ -20,7 +21,7 @@ from stream.frames import Frame
 from stream.transport import ipc_endpoints
 from stream.wire import FrameReady
 from stream.worker import Worker
-from stream.worker_spec import WorkerSpec
+from stream.worker_spec import WorkerSettings, WorkerSpec
 
 
 @pytest.fixture
@@ -42,7 +43,8 @@ def test_a_30_fps_stream_gets_windows_of_every_third_face_from_a_10_fps_model(te
     model = ten_fps_model
     cfg = load_config(None, {"model.path": str(model), "alerts.evidence_dir": str(tmp_path / "evidence")})
     ep = ipc_endpoints(tmp_path, ["cam"])
-    worker = Worker(WorkerSpec("w0", ep.frames, ep.events, cfg, supervised=False), ctx, None)
+    settings = WorkerSettings.of(cfg, load_manifest(model).threshold)
+    worker = Worker(WorkerSpec("w0", ep.frames, ep.events, settings, supervised=False), ctx, None)
     results = []
     batch = stream.worker.process_batch
 

@@ -33,6 +33,7 @@ import types
 import zmq
 
 from edge_model.errors import DfdError
+from edge_model.manifest import load_manifest, resolve_model_dir
 from stream.commands.common import add_config_arguments, config_from_args, to_json
 from stream.config import Config, secret_from_env
 from stream.events import fetch_directory
@@ -45,7 +46,7 @@ from stream.sources import Source, SourceError, make_source, split_name
 from stream.supervisor import Supervisor
 from stream.transport import Security, host_and_port
 from stream.wire import Message, to_dict
-from stream.worker_spec import WorkerSpec, worker_main
+from stream.worker_spec import WorkerSettings, WorkerSpec, worker_main
 
 HELP = __doc__
 DEFAULT_PORT = 5570
@@ -203,5 +204,6 @@ def run_remote_worker(args: argparse.Namespace, cfg: Config) -> int:
     print(f"dfd watch: worker for {', '.join(endpoints.frames)} at {host}:{port} (model there: {model_id})",
           file=sys.stderr, flush=True)
     name = f"{socket.gethostname()}-{os.getpid()}"  # unique even for several workers on one host
-    worker_main(WorkerSpec(name, endpoints.frames, endpoints.events, cfg, None, supervised=False, curve=curve))
+    settings = WorkerSettings.of(cfg, load_manifest(resolve_model_dir(cfg.model.path or None)).threshold)
+    worker_main(WorkerSpec(name, endpoints.frames, endpoints.events, settings, None, supervised=False, curve=curve))
     return 0
