@@ -108,7 +108,7 @@ class StreamSection(_Section):
     )
     streams_per_capture: int = Field(
         8, ge=1, le=64, description="sources one capture process reads, a thread each: they share its libraries"
-        " (about 70 MiB a process); a crash restarts the process's streams together. 1: a process per source",
+        " (about 55 MiB a process); a crash restarts the process's streams together. 1: a process per source",
     )
     max_width: int = Field(1280, ge=64, le=7680, description="wider frames are scaled down before the ring")
     max_height: int = Field(720, ge=64, le=4320)
