@@ -29,6 +29,10 @@ REST = struct.Struct("<" + "".join(code for _, code in HEADER_FIELDS[1:]))  # ts
 Image = Any  # a BGR image: an (h, w, 3) uint8 numpy array, or a PyAV VideoFrame in bgr24 (a capture's, unconverted)
 
 
+def _is_video_frame(image: Image) -> bool:
+    return hasattr(image, "planes")
+
+
 def image_rows(image: Image) -> tuple[int, int, int, memoryview]:
     """(width, height, bytes from one row to the next, the pixels as bytes) of a BGR image."""
     if _is_video_frame(image):  # its one plane, rows maybe padded to an alignment
@@ -36,16 +40,12 @@ def image_rows(image: Image) -> tuple[int, int, int, memoryview]:
             raise ValueError(f"a {image.format.name} frame: the ring holds bgr24")
         plane = image.planes[0]
         return image.width, image.height, plane.line_size, memoryview(plane).cast("B")
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype.itemsize != 1:
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype.name != "uint8":  # int8 would be reread as uint8
         raise ValueError(f"an image of shape {image.shape} ({image.dtype}): the ring holds (h, w, 3) uint8")
     if not image.flags.c_contiguous:
         image = image.copy()
     h, w = image.shape[:2]
     return w, h, w * 3, memoryview(image).cast("B")
-
-
-def _is_video_frame(image: Image) -> bool:
-    return hasattr(image, "planes")
 
 
 def image_size(image: Image) -> tuple[int, int]:

@@ -73,8 +73,9 @@ def test_a_strided_array_and_the_wrong_pixels(ring):
     assert (ring.read(*ring.write(image, 0.0)) == image).all()
     with pytest.raises(ValueError, match="bgr24"):
         ring.write(av.VideoFrame.from_ndarray(frame(1)[..., 0], format="gray"), 0.0)
-    with pytest.raises(ValueError, match="uint8"):
-        ring.write(np.zeros((48, 64, 3), np.float32), 0.0)
+    for dtype in (np.float32, np.int8):  # int8 has uint8's item size: it must not pass as pixels
+        with pytest.raises(ValueError, match="uint8"):
+            ring.write(np.zeros((48, 64, 3), dtype), 0.0)
 
 
 def test_bad_slot_or_oversized_frame(ring):
