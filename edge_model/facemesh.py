@@ -14,9 +14,9 @@ the crop contract's transform with its own spec, so the crop is made by
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
+from edge_model.affine import invert
 from edge_model.crop import CropSpec, crop_face, crop_transform, map_points, normalize
 from edge_model.detector_assets import open_session
 
@@ -42,5 +42,5 @@ class FaceMesh:
         (raw,) = self.session.run([self.output], {self.input: crop})
         points = raw.reshape(MESH_POINTS, 3)
         scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))  # crop pixels per frame pixel
-        xy = map_points(points[:, :2], cv2.invertAffineTransform(m))
+        xy = map_points(points[:, :2], invert(m))
         return np.column_stack([xy, points[:, 2] / scale]).astype(np.float32)

@@ -11,7 +11,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from edge_model.crop import CropSpec, crop_face
@@ -161,12 +160,6 @@ def process_batch(frames: list[tuple[FacePipeline, np.ndarray, int, float | None
 def build_pipeline(
     settings: PipelineSettings, model_dir: str | Path | None = None, runner_class: type[ModelRunner] = ModelRunner
 ) -> FacePipeline:
-    """Load the model (None: the packaged default) and the face detector once; `another()` shares them.
-
-    OpenCV's thread pool gets ONNX Runtime's thread count: live workers are processes sharing the
-    cores, and OpenCV's default pool (one thread a core) made each crop wait on a thread that another
-    process held (0.68 ms a frame in a live worker under 4 streams, 0.07 ms alone).
-    """
-    cv2.setNumThreads(settings.threads)
+    """Load the model (None: the packaged default) and the face detector once; `another()` shares them."""
     runner = runner_class(model_dir, settings.threads, settings.precision)
     return FacePipeline(runner, face_detector(settings), settings)

@@ -6,7 +6,8 @@ model saw), written as an H.264 mp4 with PyAV. Files go under
 written under a temporary name and renamed when complete, so a full disk or
 a crash never leaves a truncated file that a record points to.
 
-PyAV and OpenCV load at the first write, not at import: the supervisor
+PyAV writes the JPEGs too (FFmpeg's MJPEG encoder), so that a worker never
+loads OpenCV. PyAV loads at the first write, not at import: the supervisor
 imports this module only to check the folder at start, and a worker that
 raises no alert never loads PyAV. A write that fails raises OSError or ValueError.
 """
@@ -24,7 +25,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # annotations only: the supervisor checks the folder without numpy
     import numpy as np
 
-JPEG_QUALITY = 90
+# MJPEG's quantiser scale (2-31, lower is finer); 4 at 4:4:4 is about libjpeg's quality 90 in size,
+# with less error (mean 2.0 against 2.6 levels on a 640x480 test image).
+JPEG_QSCALE = 4
 
 
 def safe_name(name: str) -> str:
@@ -43,12 +46,22 @@ def _complete_or_nothing(path: Path, write: Callable[[Path], None]) -> None:
 
 
 def _write_jpeg(path: Path, image_bgr: np.ndarray) -> None:
-    import cv2
+    _complete_or_nothing(path, lambda p: p.write_bytes(_jpeg(path.name, image_bgr)))
 
-    ok, data = cv2.imencode(".jpg", image_bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-    if not ok:
-        raise OSError(f"{path.name}: JPEG encoding failed")
-    _complete_or_nothing(path, lambda p: p.write_bytes(data.tobytes()))
+
+def _jpeg(name: str, image_bgr: np.ndarray) -> bytes:
+    import av
+
+    h, w = image_bgr.shape[:2]
+    try:
+        codec = av.CodecContext.create("mjpeg", "w")
+        codec.width, codec.height, codec.pix_fmt = w, h, "yuvj444p"
+        codec.time_base = Fraction(1, 1)
+        codec.qmin = codec.qmax = JPEG_QSCALE
+        frame = av.VideoFrame.from_ndarray(image_bgr, format="bgr24").reformat(format="yuvj444p")
+        return b"".join(bytes(p) for p in codec.encode(frame) + codec.encode(None))
+    except av.error.FFmpegError as exc:
+        raise OSError(f"{name}: JPEG encoding failed: {exc}") from exc
 
 
 def write_clip(path: Path, crops_rgb: list[np.ndarray], fps: float) -> None:

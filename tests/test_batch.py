@@ -42,16 +42,3 @@ def test_a_batch_needs_one_shared_runner(tiny_model):
     image = np.ascontiguousarray(astronaut())
     with pytest.raises(ValueError, match="share their runner"):
         process_batch([(a, image, 0, None), (b, image, 0, None)])
-
-
-@pytest.mark.parametrize("threads", [1, 2])
-def test_opencv_gets_the_pipelines_thread_count(tiny_model, threads):
-    """A worker is a process: OpenCV's pool (one thread a core by default) must not outgrow ONNX Runtime's."""
-    import cv2
-
-    before = cv2.getNumThreads()
-    try:
-        build_pipeline(PipelineSettings(threads=threads), tiny_model)
-        assert cv2.getNumThreads() == threads
-    finally:
-        cv2.setNumThreads(before)

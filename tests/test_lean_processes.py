@@ -1,4 +1,6 @@
-"""Lean processes: a capture loads PyAV and pyzmq, not numpy, the model's run time, pydantic or asyncio; the supervisor (`dfd watch` itself) loads no model run time, OpenCV or PyAV. Checked in fresh interpreters."""
+"""Lean processes: a capture loads PyAV and pyzmq, not numpy, the model's run time, pydantic or asyncio; a worker loads
+neither pydantic nor OpenCV; the supervisor (`dfd watch` itself) loads no model run time, OpenCV or PyAV. Checked in
+fresh interpreters."""
 
 from __future__ import annotations
 
@@ -48,17 +50,25 @@ def capture_spec_pickle() -> bytes:
                                     CaptureSettings.of(StreamSection())))
 
 
-def test_a_worker_process_loads_no_pydantic(tiny_model):
+def test_a_worker_process_loads_no_pydantic_and_no_opencv(tiny_model, tmp_path):
     """A worker's settings come as plain dataclasses and it decodes its frame headers by hand: pydantic with the
-    config's and the messages' schemas was 15 MiB of each worker. Here a worker unpickles its spec, builds its
-    pipeline and takes a frame header off the wire, as in a worker."""
-    top = loaded("import pickle\nfrom stream.worker import Worker\nfrom stream.wire import read_frame_parts\n"
+    config's and the messages' schemas was 15 MiB of each worker. Its crops, the detector's input and the
+    evidence JPEGs are NumPy and PyAV: OpenCV was 42 MiB more. Here a worker unpickles its spec, builds its
+    pipeline, takes a frame header off the wire, crops a face, runs the detector and saves an alert's evidence."""
+    top = loaded("import pickle\nimport numpy as np\nfrom stream.worker import Worker\n"
+                 "from stream.wire import read_frame_parts\n"
                  f"spec = pickle.loads({worker_spec_pickle(tiny_model)!r})\n"
-                 "from edge_model.pipeline import build_pipeline\n"
-                 "build_pipeline(spec.settings.pipeline, spec.settings.model_path)\n"
-                 "read_frame_parts([b'frame {\"stream\":\"a\",\"slot\":0,\"seq\":1,\"ts\":1.0,\"width\":2,\"height\":2}'])")
-    assert {"onnxruntime", "cv2", "numpy", "zmq"} <= top
-    assert not {"pydantic", "pydantic_core", "torch"} & top, sorted({"pydantic", "pydantic_core", "torch"} & top)
+                 "from edge_model.pipeline import build_pipeline\nfrom edge_model.crop import crop_face\n"
+                 "p = build_pipeline(spec.settings.pipeline, spec.settings.model_path)\n"
+                 "read_frame_parts([b'frame {\"stream\":\"a\",\"slot\":0,\"seq\":1,\"ts\":1.0,\"width\":2,\"height\":2}'])\n"
+                 "frame = np.full((48, 64, 3), 128, np.uint8)\np.process(frame, 0, 0.0)\n"
+                 "crop = crop_face(frame, np.array([8.0, 8.0, 40.0, 40.0]), None, p.runner.manifest.crop)\n"
+                 "from stream.evidence import EvidenceWriter\n"
+                 f"EvidenceWriter({str(tmp_path)!r}).save('a', 'x', frame, [crop] * 4, 10.0)")
+    assert {"onnxruntime", "numpy", "zmq", "av"} <= top
+    heavy = {"pydantic", "pydantic_core", "torch", "cv2"}
+    assert not heavy & top, sorted(heavy & top)
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["x-clip.mp4", "x-face.jpg", "x-frame.jpg"]
 
 
 def worker_spec_pickle(model) -> bytes:

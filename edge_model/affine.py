@@ -1,0 +1,125 @@
+"""Bilinear warps in NumPy: the face crop and the detector's input, without OpenCV.
+
+A worker that imports OpenCV holds 42 MiB more RSS (its 80 MB library, mostly
+mapped at import); these two functions are all a worker needed it for. OpenCV
+is ten times faster at them (0.04 against about 0.4 ms a 128 px crop), which
+is 0.4 ms of a 4 ms frame: README, "Performance", has the measurements. They
+sample where OpenCV samples (`cv2.warpAffine` with INTER_LINEAR and a black
+border; `cv2.resize` with INTER_LINEAR) and round the weights to 1/64 of a
+pixel: at most 3 levels from OpenCV on smooth images (tests/test_affine.py).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+SUBPIXEL_BITS = 6  # a position's fraction in 1/64 pixel
+ONE = 1 << SUBPIXEL_BITS
+# A pixel's three channels share one uint64, 21 bits apart: the weighted sum of four
+# neighbours is at most 255 * 64 * 64 < 2**21, so the lanes never carry into each other.
+LANE = 21
+LANE_MASK = np.uint64(0xFF)
+HALF = np.uint64(sum((ONE * ONE // 2) << (LANE * k) for k in range(3)))
+
+
+def rotation_matrix(center: tuple[float, float], angle_deg: float, scale: float) -> np.ndarray:
+    """The 2x3 matrix that rotates by `angle_deg` (counter-clockwise) about `center` and scales:
+    `cv2.getRotationMatrix2D`, which takes the centre in float32."""
+    a = math.radians(angle_deg)
+    alpha, beta = scale * math.cos(a), scale * math.sin(a)
+    cx, cy = (float(np.float32(v)) for v in center)
+    return np.array([[alpha, beta, (1 - alpha) * cx - beta * cy], [-beta, alpha, beta * cx + (1 - alpha) * cy]])
+
+
+def invert(m: np.ndarray) -> np.ndarray:
+    """The inverse of a 2x3 affine matrix (`cv2.invertAffineTransform`)."""
+    (a, b, c), (d, e, f) = np.asarray(m, np.float64)
+    det = a * e - b * d
+    r = 1.0 / det if det != 0 else 0.0
+    return np.array([[e * r, -b * r, (b * f - e * c) * r], [-d * r, a * r, (d * c - a * f) * r]])
+
+
+def warp_rgb(frame_bgr: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
+    """The size x size image that `m` maps `frame_bgr` to, RGB, black outside the frame."""
+    inv = invert(m)
+    h, w = frame_bgr.shape[:2]
+    step = np.arange(size, dtype=np.float64) * ONE
+    # Source positions in 1/64 pixel: a row's start plus a column's step, as OpenCV builds them.
+    col_x, col_y = np.rint(inv[0, 0] * step).astype(np.int64), np.rint(inv[1, 0] * step).astype(np.int64)
+    row_x = np.rint(inv[0, 1] * step + inv[0, 2] * ONE).astype(np.int64)
+    row_y = np.rint(inv[1, 1] * step + inv[1, 2] * ONE).astype(np.int64)
+    sx, sy = row_x[:, None] + col_x, row_y[:, None] + col_y
+    xi, yi = sx >> SUBPIXEL_BITS, sy >> SUBPIXEL_BITS
+    x0, y0 = int(xi.min()), int(yi.min())
+    roi = _packed(frame_bgr, x0, y0, int(xi.max()) + 2, int(yi.max()) + 2)
+    flat = roi.reshape(-1)
+    rw = roi.shape[1]
+    idx = (yi - y0) * rw + (xi - x0)
+    fx, fy = (sx & (ONE - 1)).astype(np.uint64), (sy & (ONE - 1)).astype(np.uint64)
+    gx, gy = ONE - fx, ONE - fy
+    acc = flat.take(idx) * (gx * gy)
+    acc += flat.take(idx + 1) * (fx * gy)
+    acc += flat.take(idx + rw) * (gx * fy)
+    acc += flat.take(idx + rw + 1) * (fx * fy)
+    acc += HALF
+    acc >>= np.uint64(2 * SUBPIXEL_BITS)
+    out = np.empty((size, size, 3), np.uint8)
+    for channel in range(3):
+        out[..., channel] = (acc >> np.uint64(LANE * channel)) & LANE_MASK
+    return out
+
+
+def _packed(frame_bgr: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
+    """The frame's pixels in [x0, x1) x [y0, y1) as uint64 (R, G, B lanes), zero outside the frame."""
+    h, w = frame_bgr.shape[:2]
+    roi = np.zeros((y1 - y0, x1 - x0), np.uint64)
+    fx0, fx1, fy0, fy1 = max(x0, 0), min(x1, w), max(y0, 0), min(y1, h)
+    if fx0 < fx1 and fy0 < fy1:
+        src = frame_bgr[fy0:fy1, fx0:fx1]
+        part = roi[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0]
+        part[...] = src[..., 2]
+        part |= src[..., 1].astype(np.uint64) << np.uint64(LANE)
+        part |= src[..., 0].astype(np.uint64) << np.uint64(2 * LANE)
+    return roi
+
+
+def resize(frame: np.ndarray, width: int, height: int) -> np.ndarray:
+    """`frame` (H, W, C) uint8 resized to (height, width, C) uint8 as `cv2.resize` INTER_LINEAR resizes it:
+    the same taps and OpenCV's own fixed-point arithmetic, so a shrunk frame is OpenCV's to the level (an
+    enlarged one within one level). The detector is that exact: a level's difference in its input moved its
+    boxes enough to move the model's scores by 0.1 at the 95th percentile."""
+    h, w, c = frame.shape
+    ys, y_weights = _taps(h, height)
+    xs, x_weights = _taps(w, width)
+    rows = frame.take(np.concatenate([ys, np.minimum(ys + 1, h - 1)]), axis=0).reshape(2 * height, w * c)
+    taps = np.concatenate([xs, np.minimum(xs + 1, w - 1)])
+    px = rows.take((taps[:, None] * c + np.arange(c)).ravel(), axis=1).astype(np.int32)
+    px = px.reshape(2 * height, 2, width * c)  # rows of width * c: numpy's inner loops stay long
+    across = px[:, 0] * np.repeat(x_weights[0], c)
+    across += px[:, 1] * np.repeat(x_weights[1], c)
+    across >>= 4
+    out = (across[:height] * y_weights[0][:, None]) >> 16
+    out += (across[height:] * y_weights[1][:, None]) >> 16
+    out += 2
+    out >>= 2
+    return out.astype(np.uint8).reshape(height, width, c)
+
+
+RESIZE_ONE = 2048  # OpenCV's INTER_RESIZE_COEF_SCALE
+
+
+def _taps(n_in: int, n_out: int) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """For each output index, the input index before its sample, and the two taps' weights (summing to 2048),
+    computed in float32 as OpenCV computes them."""
+    pos = ((np.arange(n_out) + 0.5) * (1.0 / (n_out / n_in)) - 0.5).astype(np.float32)
+    left = np.floor(pos).astype(np.intp)
+    frac = pos - left
+    frac[left < 0] = 0
+    left = np.maximum(left, 0)
+    last = left >= n_in - 1
+    frac[last] = 0
+    left[last] = n_in - 1
+    first = np.rint((np.float32(1) - frac) * RESIZE_ONE).astype(np.int32)
+    return left, (first, RESIZE_ONE - first)
