@@ -20,7 +20,6 @@ ONE = 1 << SUBPIXEL_BITS
 # A pixel's three channels share one uint64, 21 bits apart: the weighted sum of four
 # neighbours is at most 255 * 64 * 64 < 2**21, so the lanes never carry into each other.
 LANE = 21
-LANE_MASK = np.uint64(0xFF)
 HALF = np.uint64(sum((ONE * ONE // 2) << (LANE * k) for k in range(3)))
 
 
@@ -50,24 +49,30 @@ def warp_rgb(frame_bgr: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
     col_x, col_y = np.rint(inv[0, 0] * step).astype(np.int64), np.rint(inv[1, 0] * step).astype(np.int64)
     row_x = np.rint(inv[0, 1] * step + inv[0, 2] * ONE).astype(np.int64)
     row_y = np.rint(inv[1, 1] * step + inv[1, 2] * ONE).astype(np.int64)
-    sx, sy = row_x[:, None] + col_x, row_y[:, None] + col_y
-    xi, yi = sx >> SUBPIXEL_BITS, sy >> SUBPIXEL_BITS
-    x0, y0 = int(xi.min()), int(yi.min())
-    roi = _packed(frame_bgr, x0, y0, int(xi.max()) + 2, int(yi.max()) + 2)
+    # The grid's corner pixel, then positions relative to it: non-negative, so the masks give the fractions.
+    x0 = int(row_x.min() + col_x.min()) >> SUBPIXEL_BITS
+    y0 = int(row_y.min() + col_y.min()) >> SUBPIXEL_BITS
+    x1 = (int(row_x.max() + col_x.max()) >> SUBPIXEL_BITS) + 2
+    y1 = (int(row_y.max() + col_y.max()) >> SUBPIXEL_BITS) + 2
+    sx = (row_x - (x0 << SUBPIXEL_BITS))[:, None] + col_x
+    sy = (row_y - (y0 << SUBPIXEL_BITS))[:, None] + col_y
+    roi = _packed(frame_bgr, x0, y0, x1, y1)
     flat = roi.reshape(-1)
     rw = roi.shape[1]
-    idx = (yi - y0) * rw + (xi - x0)
-    fx, fy = (sx & (ONE - 1)).astype(np.uint64), (sy & (ONE - 1)).astype(np.uint64)
+    idx = (sy >> SUBPIXEL_BITS) * rw + (sx >> SUBPIXEL_BITS)
+    fx, fy = (sx & (ONE - 1)).view(np.uint64), (sy & (ONE - 1)).view(np.uint64)
     gx, gy = ONE - fx, ONE - fy
-    acc = flat.take(idx) * (gx * gy)
-    acc += flat.take(idx + 1) * (fx * gy)
-    acc += flat.take(idx + rw) * (gx * fy)
-    acc += flat.take(idx + rw + 1) * (fx * fy)
+    top = flat.take(idx) * gx  # along x, then along y: the same sums as the four products of the weights
+    top += flat.take(idx + 1) * fx
+    bottom = flat.take(idx + rw) * gx
+    bottom += flat.take(idx + rw + 1) * fx
+    acc = top * gy
+    acc += bottom * fy
     acc += HALF
     acc >>= np.uint64(2 * SUBPIXEL_BITS)
     out = np.empty((size, size, 3), np.uint8)
-    for channel in range(3):
-        out[..., channel] = (acc >> np.uint64(LANE * channel)) & LANE_MASK
+    for channel in range(3):  # storing into uint8 keeps each lane's low byte: its level
+        out[..., channel] = acc >> np.uint64(LANE * channel)
     return out
 
 
