@@ -2,11 +2,14 @@
 
 A worker that imports OpenCV holds 42 MiB more RSS (its 80 MB library, mostly
 mapped at import); these two functions are all a worker needed it for. OpenCV
-is ten times faster at them (0.04 against about 0.4 ms a 128 px crop), which
-is 0.4 ms of a 4 ms frame: README, "Performance", has the measurements. They
-sample where OpenCV samples (`cv2.warpAffine` with INTER_LINEAR and a black
-border; `cv2.resize` with INTER_LINEAR) and round the weights to 1/64 of a
-pixel: at most 3 levels from OpenCV on smooth images (tests/test_affine.py).
+is faster at them (0.045 against 0.31 ms a 128 px crop; 0.07 against about
+0.3 ms for the detector's input), which costs the offline pipeline about 12 %
+of its frames a second: README, "A worker without OpenCV". Both sample where
+OpenCV samples (`cv2.warpAffine` with INTER_LINEAR and a black border;
+`cv2.resize` with INTER_LINEAR). The resize also does OpenCV's fixed-point
+arithmetic, so its output is OpenCV's; the warp weighs the four neighbours in
+1/64 of a pixel, within 3 levels of OpenCV (tests/test_affine.py,
+training/reports/numpy_crop/ for what that does to the model's scores).
 """
 
 from __future__ import annotations
