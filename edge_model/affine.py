@@ -52,14 +52,21 @@ def warp_rgb(frame_bgr: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
     col_x, col_y = np.rint(inv[0, 0] * step).astype(np.int64), np.rint(inv[1, 0] * step).astype(np.int64)
     row_x = np.rint(inv[0, 1] * step + inv[0, 2] * ONE).astype(np.int64)
     row_y = np.rint(inv[1, 1] * step + inv[1, 2] * ONE).astype(np.int64)
+    sx, sy = row_x[:, None] + col_x, row_y[:, None] + col_y
+    x_lo, x_hi = int(row_x.min() + col_x.min()), int(row_x.max() + col_x.max())
+    y_lo, y_hi = int(row_y.min() + col_y.min()), int(row_y.max() + col_y.max())
+    if x_lo < -ONE or y_lo < -ONE or x_hi > w * ONE or y_hi > h * ONE:
+        # A pixel or more beyond the frame all is black: positions held there sample the same black, and
+        # the pixels packed below stay within the frame and a border (a huge box costs no huge array).
+        np.clip(sx, -ONE, w * ONE, out=sx)
+        np.clip(sy, -ONE, h * ONE, out=sy)
+        x_lo, x_hi = min(max(x_lo, -ONE), w * ONE), min(max(x_hi, -ONE), w * ONE)
+        y_lo, y_hi = min(max(y_lo, -ONE), h * ONE), min(max(y_hi, -ONE), h * ONE)
     # The grid's corner pixel, then positions relative to it: non-negative, so the masks give the fractions.
-    x0 = int(row_x.min() + col_x.min()) >> SUBPIXEL_BITS
-    y0 = int(row_y.min() + col_y.min()) >> SUBPIXEL_BITS
-    x1 = (int(row_x.max() + col_x.max()) >> SUBPIXEL_BITS) + 2
-    y1 = (int(row_y.max() + col_y.max()) >> SUBPIXEL_BITS) + 2
-    sx = (row_x - (x0 << SUBPIXEL_BITS))[:, None] + col_x
-    sy = (row_y - (y0 << SUBPIXEL_BITS))[:, None] + col_y
-    roi = _packed(frame_bgr, x0, y0, x1, y1)
+    x0, y0 = x_lo >> SUBPIXEL_BITS, y_lo >> SUBPIXEL_BITS
+    sx -= x0 << SUBPIXEL_BITS
+    sy -= y0 << SUBPIXEL_BITS
+    roi = _packed(frame_bgr, x0, y0, (x_hi >> SUBPIXEL_BITS) + 2, (y_hi >> SUBPIXEL_BITS) + 2)
     flat = roi.reshape(-1)
     rw = roi.shape[1]
     idx = (sy >> SUBPIXEL_BITS) * rw + (sx >> SUBPIXEL_BITS)

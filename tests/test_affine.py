@@ -84,3 +84,15 @@ def test_the_detectors_input_is_opencvs_blob():
         canvas[lb.pad_y:lb.pad_y + nh, lb.pad_x:lb.pad_x + nw] = cv2.resize(frame, (nw, nh))
         expected = cv2.dnn.blobFromImage(canvas, 1 / 127.5, mean=(127.5, 127.5, 127.5), swapRB=True)
         np.testing.assert_allclose(blob, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("side, center", [(1e6, (320.0, 240.0)), (300.0, (-5000.0, 100.0)), (1e7, (1e8, 5.0))])
+def test_a_box_far_larger_than_the_frame_or_far_off_it_costs_no_huge_array(side, center):
+    """A box from a tracker gone astray: the pixels packed stay within the frame and a border (the whole grid
+    would be a 1e6-pixel square), and the crop is still OpenCV's."""
+    frame = smooth_frame()
+    m = cv2.getRotationMatrix2D(center, 10.0, 128 / side)
+    m[0, 2] += 64 - center[0]
+    m[1, 2] += 64 - center[1]
+    theirs = cv2.cvtColor(cv2.warpAffine(frame, m, (128, 128), flags=cv2.INTER_LINEAR), cv2.COLOR_BGR2RGB)
+    assert np.abs(affine.warp_rgb(frame, m, 128).astype(int) - theirs).max() <= 3
