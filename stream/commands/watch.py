@@ -204,6 +204,8 @@ def run_remote_worker(args: argparse.Namespace, cfg: Config) -> int:
     print(f"dfd watch: worker for {', '.join(endpoints.frames)} at {host}:{port} (model there: {model_id})",
           file=sys.stderr, flush=True)
     name = f"{socket.gethostname()}-{os.getpid()}"  # unique even for several workers on one host
-    settings = WorkerSettings.of(cfg, load_manifest(resolve_model_dir(cfg.model.path or None)).threshold)
+    # Only model.json's threshold, for the alert rule: the worker checks every file's sha256 as it loads them.
+    manifest = load_manifest(resolve_model_dir(cfg.model.path or None), verify=False)
+    settings = WorkerSettings.of(cfg, manifest.threshold)
     worker_main(WorkerSpec(name, endpoints.frames, endpoints.events, settings, None, supervised=False, curve=curve))
     return 0
