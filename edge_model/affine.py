@@ -14,6 +14,7 @@ training/reports/numpy_crop/ for what that does to the model's scores).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -108,6 +109,10 @@ def resize(frame: np.ndarray, width: int, height: int) -> np.ndarray:
     h, w, c = frame.shape
     ys, y_weights = _taps(h, height)
     xs, x_weights = _taps(w, width)
+    if not y_weights[1].any() and not x_weights[1].any():
+        # An odd whole factor each way (640x480 or 1920x1080 to BlazeFace's 128 px): every sample falls on a
+        # pixel, whose weights (2048, 0) give its own level back, so the arithmetic below would copy it.
+        return frame.take(ys, axis=0).take(xs, axis=1)
     rows = frame.take(np.concatenate([ys, np.minimum(ys + 1, h - 1)]), axis=0).reshape(2 * height, w * c)
     taps = np.concatenate([xs, np.minimum(xs + 1, w - 1)])
     px = rows.take((taps[:, None] * c + np.arange(c)).ravel(), axis=1).astype(np.int32)
@@ -125,9 +130,11 @@ def resize(frame: np.ndarray, width: int, height: int) -> np.ndarray:
 RESIZE_ONE = 2048  # OpenCV's INTER_RESIZE_COEF_SCALE
 
 
+@functools.lru_cache(maxsize=16)
 def _taps(n_in: int, n_out: int) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """For each output index, the input index before its sample, and the two taps' weights (summing to 2048),
-    computed in float32 as OpenCV computes them."""
+    computed in float32 as OpenCV computes them. Cached per size pair (a stream's frames share one), so the
+    arrays are read-only."""
     pos = ((np.arange(n_out) + 0.5) * (1.0 / (n_out / n_in)) - 0.5).astype(np.float32)
     left = np.floor(pos).astype(np.intp)
     frac = pos - left
@@ -137,4 +144,7 @@ def _taps(n_in: int, n_out: int) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarr
     frac[last] = 0
     left[last] = n_in - 1
     first = np.rint((np.float32(1) - frac) * RESIZE_ONE).astype(np.int32)
-    return left, (first, RESIZE_ONE - first)
+    arrays = left, first, RESIZE_ONE - first
+    for a in arrays:
+        a.flags.writeable = False
+    return arrays[0], arrays[1:]

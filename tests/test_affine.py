@@ -58,7 +58,7 @@ def test_whole_pixel_moves_copy_pixels_and_the_border_is_black():
 
 
 @pytest.mark.parametrize("shape", [(480, 640, 3), (720, 1280, 3), (480, 854, 3), (358, 358, 3), (1080, 1920, 3)])
-@pytest.mark.parametrize("size", [(128, 96), (192, 108), (100, 37), (128, 128), (20, 30)])
+@pytest.mark.parametrize("size", [(128, 96), (128, 72), (192, 108), (100, 37), (128, 128), (20, 30)])
 def test_shrinking_is_opencvs_to_the_level(shape, size):
     """The detector's input: a level's difference there moved the model's scores by 0.1 (p95) through the boxes."""
     frame = smooth_frame(shape)
