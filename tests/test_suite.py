@@ -229,14 +229,19 @@ def test_export_fails_on_the_p95_window_delta_in_one_line_and_writes_no_model(pr
     assert "is not the dataset dfd-" in capsys.readouterr().err
     assert main(["quantize", str(fp32), "--dataset", str(ds), "--float-convs", "1000"]) == 2
     assert "--float-convs must be in [0, " in capsys.readouterr().err.strip().splitlines()[-1]
+    assert main(["quantize", str(fp32), "--dataset", str(ds), "--tune-steps", "-1"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "dfd quantize: error: --tune-steps must be 0 or more"
     untrained = make_tiny_model(tmp_path / "models" / "tiny", size=64)  # no training record to rebuild a split from
     assert main(["quantize", str(untrained), "--dataset", str(ds)]) == 2
     assert "model.json has no training record" in capsys.readouterr().err
     assert main(["quantize", str(fp32), "--dataset", str(ds), "--calibration-crops", "16", "--max-auc-drop", "1.0",
-                 "--max-p95-delta", "1.0"]) == 0
+                 "--max-p95-delta", "1.0", "--tune-steps", "2"]) == 0
     quantized = load_manifest(fp32)
     assert (quantized.encoder, quantized.encoder_precision, quantized.encoder_fp32) == ("encoder.onnx", "int8", "encoder_fp32.onnx")
+    tuning = quantized.metrics["int8"].pop("tuning")  # the int8 encoder is quantized from a tuned copy
     assert quantized.metrics["int8"] == {"float_convs": 9, "calibration_crops": 16, "reference": "fp32 onnx"}
+    assert tuning["steps"] == 2 and set(tuning["simulated_rel_error"]) == {"before", "after"}
+    assert sorted(p.name for p in fp32.iterdir()) == sorted([*before, "encoder.onnx"])  # no tuned copy left behind
     assert quantized.metrics["target_false_alarm_rate"] == manifest.metrics["target_false_alarm_rate"]
     assert (fp32 / "encoder_fp32.onnx").read_bytes() == before["encoder_fp32.onnx"]
     assert ModelRunner(fp32).encode(np.zeros((1, size, size, 3), np.uint8)).shape == (1, manifest.feature_dim)

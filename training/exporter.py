@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -22,6 +22,7 @@ from edge_model.errors import DfdError
 from edge_model.manifest import Manifest, load_manifest, write_manifest
 from edge_model.runner import ModelRunner
 from training.config import FLOAT_CONVS
+from training.int8_tuning import TuningOptions, tune_for_int8
 from training.metrics import roc_auc, threshold_for_false_alarms
 from training.onnx_export import export_encoder, export_temporal, quantize_encoder
 from training.scoring import Predictions, level_report, onnx_predict, predict
@@ -41,24 +42,29 @@ class ExportOptions:
     max_p95_delta: float = 0.05  # 95th percentile of |p_int8 - p_fp32| over validation windows
     calibration_crops: int = 256
     float_convs: int = FLOAT_CONVS  # the first convolutions (and all before them) that stay float in the int8 encoder
+    tuning: TuningOptions = field(default_factory=lambda: TuningOptions(steps=0))  # steps 0: quantize the fp32 weights
     precision: str = "int8"  # the run-time encoder: int8 (quantized, parity-bound) or fp32 (no int8 file)
     model_id: str | None = None
     batch: int = 8
 
 
-def calibration_batches(data: Dataset, records: list[ClipRecord], crop: CropSpec, n: int, seed: int) -> list[np.ndarray]:
-    """Normalized real face crops at the model's size, spread over many clips."""
+def face_crops(data: Dataset, records: list[ClipRecord], crop: CropSpec, n: int, seed: int) -> np.ndarray:
+    """n normalized face crops (N, 3, S, S) at the model's size, one face of a clip each, spread over many clips."""
     rng = np.random.default_rng(seed)
-    real = [r for r in records if r.label == 0]
-    picks = rng.choice(len(real), size=min(n, max(len(real), 1) * 4), replace=len(real) < n)
+    picks = rng.choice(len(records), size=min(n, max(len(records), 1) * 4), replace=len(records) < n)
     crops = []
     for i in picks[:n]:
-        faces = data.load(real[int(i)].clip).faces
+        faces = data.load(records[int(i)].clip).faces
         face = np.asarray(faces[int(rng.integers(len(faces)))])
         if face.shape[0] != crop.size:
             face = cv2.resize(face, (crop.size, crop.size), interpolation=cv2.INTER_AREA)
         crops.append(face)
-    x = normalize(np.stack(crops), crop)
+    return normalize(np.stack(crops), crop)
+
+
+def calibration_batches(data: Dataset, records: list[ClipRecord], crop: CropSpec, n: int, seed: int) -> list[np.ndarray]:
+    """Normalized real face crops at the model's size, spread over many clips."""
+    x = face_crops(data, [r for r in records if r.label == 0], crop, n, seed)
     return [x[i : i + 32] for i in range(0, len(x), 32)]
 
 
@@ -151,21 +157,34 @@ def validation(data: Dataset, records: list[ClipRecord], val_ids: set[str], test
                       DataLoader(windows, batch_size=batch, collate_fn=collate))
 
 
-def add_int8(out: Path, manifest: Manifest, v: Validation, opts: ExportOptions, console: Console) -> Predictions:
-    """Quantize the folder's fp32 encoder into encoder.onnx, make it the run-time one, score the validation windows."""
+def add_int8(out: Path, manifest: Manifest, v: Validation, opts: ExportOptions,
+             console: Console) -> tuple[Predictions, dict | None]:
+    """Quantize the folder's fp32 encoder (or its copy tuned for int8) into encoder.onnx, make it the run-time
+    one, score the validation windows; returns their predictions and the tuning's report (None untuned)."""
     console.print(f"quantizing the encoder to int8 on {opts.calibration_crops} real crops "
                   f"(the first {opts.float_convs} convolutions stay float)")
-    quantize_encoder(out / manifest.encoder_fp32, out / "encoder.onnx",
-                     calibration_batches(v.data, v.train, manifest.crop, opts.calibration_crops, v.seed), opts.float_convs)
+    fp32, int8 = out / manifest.encoder_fp32, out / "encoder.onnx"
+    calibration = calibration_batches(v.data, v.train, manifest.crop, opts.calibration_crops, v.seed)
+    quantize_encoder(fp32, int8, calibration, opts.float_convs)
+    tuning = None
+    if opts.tuning.steps:
+        console.print(f"tuning a copy of the fp32 encoder for int8 ({opts.tuning.steps} steps on "
+                      f"{opts.tuning.crops} training crops)")
+        tuned = out / "encoder_tuned.onnx"
+        crops = face_crops(v.data, v.train, manifest.crop, opts.tuning.crops, v.seed + 3)
+        tuning = tune_for_int8(fp32, int8, crops, tuned, opts.tuning, console.print)
+        quantize_encoder(tuned, int8, calibration, opts.float_convs)
+        tuned.unlink()
     manifest.encoder, manifest.encoder_precision = "encoder.onnx", "int8"
     write_manifest(out, manifest)
     console.print("scoring validation windows with the int8 encoder")
-    return onnx_predict(ModelRunner(out, threads=1, precision="int8"), v.loader)
+    return onnx_predict(ModelRunner(out, threads=1, precision="int8"), v.loader), tuning
 
 
 def seal(out: Path, manifest: Manifest, v: Validation, run_p: Predictions, check: dict, opts: ExportOptions,
-         console: Console) -> dict:
-    """Check the parity bounds, set the threshold on the run-time encoder's real video windows, write model.json."""
+         console: Console, tuning: dict | None = None) -> dict:
+    """Check the parity bounds, set the threshold on the run-time encoder's real video windows, write model.json
+    (with the int8 tuning's report, where the int8 encoder was quantized from a tuned copy)."""
     failure = parity_failure(check, opts)
     if failure:
         raise DfdError(failure)
@@ -192,6 +211,8 @@ def seal(out: Path, manifest: Manifest, v: Validation, run_p: Predictions, check
     if opts.precision == "int8":
         manifest.metrics["int8"] = {"float_convs": opts.float_convs, "calibration_crops": opts.calibration_crops,
                                     "reference": check["int8"].get("reference", "pytorch")}
+        if tuning is not None:
+            manifest.metrics["int8"]["tuning"] = tuning
     write_manifest(out, manifest)
     drop = check[opts.precision]["auc_torch"] - check[opts.precision]["auc_onnx"]
     report = {"threshold": threshold, "parity": check, "auc_drop": drop, "validation": manifest.metrics["validation"]}
@@ -231,11 +252,11 @@ def export(opts: ExportOptions, console: Console) -> dict:
         console.print("scoring validation windows with the fp32 ONNX model")
         fp32_p = onnx_predict(ModelRunner(out, threads=1, precision="fp32"), v.loader)
         check = {"fp32": parity(torch_p, fp32_p)}
-        run_p = fp32_p
+        run_p, tuning = fp32_p, None
         if opts.precision == "int8":
-            run_p = add_int8(out, manifest, v, opts, console)
+            run_p, tuning = add_int8(out, manifest, v, opts, console)
             check = {"int8": parity(torch_p, run_p)} | check
-        return seal(out, manifest, v, run_p, check, opts, console)
+        return seal(out, manifest, v, run_p, check, opts, console, tuning)
 
 
 def requantize(model_dir: Path, opts: ExportOptions, console: Console) -> dict:
@@ -261,7 +282,7 @@ def requantize(model_dir: Path, opts: ExportOptions, console: Console) -> dict:
         for name in manifest.files:
             shutil.copy2(model_dir / name, out / name)
         manifest.encoder, manifest.encoder_precision = manifest.encoder_fp32, "fp32"
-        run_p = add_int8(out, manifest, v, opts, console)
+        run_p, tuning = add_int8(out, manifest, v, opts, console)
         check = {"int8": parity(fp32_p, run_p) | {"reference": "fp32 onnx"},
                  "fp32": manifest.metrics.get("parity", {}).get("fp32", {})}
-        return seal(out, manifest, v, run_p, check, replace(opts, precision="int8"), console)
+        return seal(out, manifest, v, run_p, check, replace(opts, precision="int8"), console, tuning)

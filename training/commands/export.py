@@ -29,6 +29,22 @@ def add_int8_arguments(p: argparse.ArgumentParser, target_fpr: float | None) -> 
     p.add_argument("--calibration-crops", type=int, default=256, help="real crops for int8 calibration")
     p.add_argument("--float-convs", type=int, default=FLOAT_CONVS,
                    help="the first convolutions that stay float in the int8 encoder (9: the stem and blocks 0-2)")
+    p.add_argument("--tune-steps", type=int, default=0,
+                   help="fine-tune a copy of the fp32 encoder this many steps with int8 rounding simulated, "
+                        "and quantize that copy (0: quantize the fp32 weights as they are)")
+
+
+def int8_options(args: argparse.Namespace) -> dict:
+    """ExportOptions' int8 fields from the options add_int8_arguments adds."""
+    from training.int8_tuning import TuningOptions
+
+    if args.tune_steps < 0:
+        from edge_model.errors import DfdError
+
+        raise DfdError("--tune-steps must be 0 or more")
+    return {"max_auc_drop": args.max_auc_drop, "max_p95_delta": args.max_p95_delta,
+            "calibration_crops": args.calibration_crops, "float_convs": args.float_convs,
+            "tuning": TuningOptions(steps=args.tune_steps)}
 
 
 def check_target_fpr(value: float) -> None:
@@ -57,9 +73,7 @@ def run(args: argparse.Namespace) -> int:
     check_target_fpr(args.target_fpr)
     console = Console(stderr=True)
     opts = ExportOptions(args.checkpoint, args.out, args.dataset, target_fpr=args.target_fpr,
-                         max_auc_drop=args.max_auc_drop, max_p95_delta=args.max_p95_delta,
-                         calibration_crops=args.calibration_crops, float_convs=args.float_convs,
-                         model_id=args.model_id, precision=args.precision)
+                         model_id=args.model_id, precision=args.precision, **int8_options(args))
     report = export(opts, console)
     p = report["parity"][args.precision]
     w = report["validation"]["window"]

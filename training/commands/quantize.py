@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from training.commands.export import add_int8_arguments, check_target_fpr
+from training.commands.export import add_int8_arguments, check_target_fpr, int8_options
 
 HELP = __doc__
 
@@ -37,9 +37,7 @@ def run(args: argparse.Namespace) -> int:
     check_target_fpr(target_fpr)
     console = Console(stderr=True)
     out = args.out or args.model
-    opts = ExportOptions(None, out, args.dataset, target_fpr=target_fpr, max_auc_drop=args.max_auc_drop,
-                         max_p95_delta=args.max_p95_delta, calibration_crops=args.calibration_crops,
-                         float_convs=args.float_convs)
+    opts = ExportOptions(None, out, args.dataset, target_fpr=target_fpr, **int8_options(args))
     report = requantize(args.model, opts, console)
     p = report["parity"]["int8"]
     console.print(
