@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Retrains the packaged default model (edge_model/models/default/) on a 2-core CPU in 1 h 25 min to 1 h 50 min:
-# preprocess 2-6 min, train 80 min, export and quantize 1-10 min (the fp32 encoder is kept if int8 breaks the
-# parity bound), the suite 1-5 min (the packaged model's run: 1 h 25 min on a 2-core AMD EPYC, 2026-12-05).
+# Retrains the packaged default model (edge_model/models/default/) on a 2-core CPU in 1 h 40 min to 2 h 10 min:
+# preprocess 2-6 min, train 80 min, export 1 min, quantize about 16 min for each float-convolution count tried
+# (the int8 tuning; the fp32 encoder is kept if int8 breaks the parity bound), the suite 1-5 min (the packaged
+# model's run: 1 h 25 min on a 2-core AMD EPYC, 2026-12-05, before the tuning; its int8 encoder since: 17 min).
 # Then it writes the model folder and the suite's report (suite.json, suite.md) that MODEL_CARD.md quotes, and the
 # suite at `dfd watch`'s frame rate (suite_live/).
 #
@@ -25,7 +26,7 @@
 #            training/reports/ (default 0)
 #   FP32_MODEL  a model folder this recipe exported (e.g. edge_model/models/default): skip training
 #            and the export, and start from that folder at step 3b: a new int8 encoder, suite and
-#            install in about 5 min.
+#            install in about 20 min.
 # dev/ is never trained on, and the run's test split (10% of identities and of DFDC originals) is
 # used by nothing but the suite: epochs and the threshold are picked on the validation split.
 set -euo pipefail
@@ -85,10 +86,10 @@ fi
 #    |p_int8 - p_fp32| <= 0.05); the threshold is set again on its own real video windows. Int8 error starts
 #    at the high-resolution early layers (training/reports/int8_parity.md), so the first N convolutions stay
 #    float, for the first N of $FLOAT_CONVS that holds the bound (160 px: 9, the stem and blocks 0-2;
-#    112 px: 24 at 2:1:1 and 15 at 4:1:1; 128 px: 15; python training/recipes/int8_parity.py writes the table for a model). Where none holds,
+#    112 px: 24 at 2:1:1 and 15 at 4:1:1; 128 px: 15 untuned, 6 tuned; python training/recipes/int8_parity.py writes the table for a model). Where none holds,
 #    the model keeps its fp32 encoder and model.json records why. Before each try a copy of the fp32 encoder is
 #    tuned for int8 (--tune-steps: the int8 rounding simulated, the fp32 encoder's embeddings the target), which
-#    took the 128 px model's p95 from 0.066 to ... with 6 float convolutions (training/reports/int8_tuning/).
+#    took the 128 px model's p95 from 0.066 to 0.043 with 6 float convolutions (training/reports/int8_tuning/).
 stamp quantize
 : > "$WORK/quantize.log"
 quantized=0
