@@ -37,6 +37,8 @@ OPS = {"Conv", "Clip", "Add", "ReduceMean", "Gemm", "LayerNormalization"}
 
 @dataclass(frozen=True)
 class TuningOptions:
+    """The defaults took the packaged 128 px model to 6 float convolutions (training/reports/int8_tuning/)."""
+
     steps: int = 800
     lr: float = 3e-6  # Adam, cosine to 0: higher rates (3e-5) moved the embeddings further than int8 did
     batch: int = 48
