@@ -74,9 +74,8 @@ def _rel(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def test_the_graph_run_in_pytorch_is_onnx_runtimes_fp32(quantized):
-    fp32, int8 = quantized
-    net = OnnxEncoder(fp32, int8)
-    net.activations, net.int8_weights = {}, set()
+    fp32, _ = quantized
+    net = OnnxEncoder(fp32)
     x = _crops(8, seed=2)
     with torch.no_grad():
         np.testing.assert_allclose(net(torch.from_numpy(x)).numpy(), _run(fp32, x), atol=1e-5)
@@ -112,4 +111,4 @@ def test_the_tuned_copys_int8_loses_less(quantized, tmp_path):
 def test_an_op_it_cannot_run_is_refused(tmp_path):
     odd = _encoder(tmp_path / "odd.onnx", [helper.make_node("Tanh", [ENCODER_OUTPUT], ["t"])])
     with pytest.raises(DfdError, match="has a Tanh node"):
-        OnnxEncoder(odd, odd)
+        OnnxEncoder(odd)

@@ -52,9 +52,9 @@ def _straight_through(x: torch.Tensor, rounded: torch.Tensor) -> torch.Tensor:
 
 class OnnxEncoder(torch.nn.Module):
     """The fp32 encoder's ONNX graph run in PyTorch, its initializers trainable, with int8 rounding
-    simulated where `qdq` (the same graph quantized by onnxruntime, QDQ format) rounds."""
+    simulated where `qdq` (the same graph quantized by onnxruntime, QDQ format) rounds; without it, unrounded."""
 
-    def __init__(self, fp32: Path, qdq: Path) -> None:
+    def __init__(self, fp32: Path, qdq: Path | None = None) -> None:
         super().__init__()
         self.graph = onnx.load(str(fp32))
         self.weights = torch.nn.ParameterList()
@@ -72,7 +72,7 @@ class OnnxEncoder(torch.nn.Module):
                 self.nodes.append((n.op_type, list(n.input), n.output[0], attrs))
             else:
                 raise DfdError(f"int8 tuning runs the encoders `dfd export` writes; {fp32} has a {n.op_type} node")
-        self.activations, self.int8_weights = _rounding_points(qdq)
+        self.activations, self.int8_weights = _rounding_points(qdq) if qdq else ({}, set())
 
     def weight(self, name: str) -> torch.Tensor:
         w = self.weights[self.index[name]]
