@@ -20,9 +20,10 @@ from training.onnx_export import quantize_encoder
 SIZE = 16
 
 
-def _encoder(path: Path, extra: list | None = None) -> Path:
+def _encoder(path: Path, extra: list | None = None, named: bool = True) -> Path:
     """A small encoder of the ops `dfd export` writes: a stem with SAME padding folded (0, 0, 1, 1), ReLU6,
-    a depthwise convolution, a residual, the global mean, the projection and its LayerNorm."""
+    a depthwise convolution, a residual, the global mean, the projection and its LayerNorm; its nodes named
+    as the exporter names them, or not at all."""
     rng = np.random.default_rng(0)
 
     def init(name: str, *shape: int, scale: float = 0.3) -> onnx.TensorProto:
@@ -43,7 +44,7 @@ def _encoder(path: Path, extra: list | None = None) -> Path:
         helper.make_node("LayerNormalization", ["p", "ln", "lb"], [ENCODER_OUTPUT], axis=-1, epsilon=1e-5),
         *(extra or []),
     ]
-    for i, node in enumerate(nodes):  # the quantizer excludes nodes by name, as the exporter names them
+    for i, node in enumerate(nodes if named else []):
         node.name = f"{node.op_type.lower()}_{i}"
     graph = helper.make_graph(nodes, "enc", [helper.make_tensor_value_info(ENCODER_INPUT, TensorProto.FLOAT,
                                                                            ["n", 3, SIZE, SIZE])],
@@ -63,6 +64,19 @@ def quantized(tmp_path: Path) -> tuple[Path, Path]:
     fp32 = _encoder(tmp_path / "fp32.onnx")
     quantize_encoder(fp32, tmp_path / "int8.onnx", [_crops(32)])
     return fp32, tmp_path / "int8.onnx"
+
+
+def _int8_weights(path: Path) -> set[str]:
+    return {t.name for t in onnx.load(str(path)).graph.initializer if t.data_type == TensorProto.INT8}
+
+
+@pytest.mark.parametrize("named", [True, False])
+def test_only_the_float_part_stays_float_named_nodes_or_not(tmp_path: Path, named: bool):
+    fp32 = _encoder(tmp_path / "fp32.onnx", named=named)
+    quantize_encoder(fp32, tmp_path / "int8.onnx", [_crops(32)], float_convs=1)
+    weights = _int8_weights(tmp_path / "int8.onnx")
+    assert not any(w.startswith("w0") for w in weights)  # the stem
+    assert any(w.startswith("w1") for w in weights) and any(w.startswith("w2") for w in weights)
 
 
 def _run(path: Path, x: np.ndarray) -> np.ndarray:

@@ -165,6 +165,22 @@ def float_part(graph, first_int8_conv: int) -> list[str]:
     return [graph.node[i].name for i in sorted(seen)]
 
 
+def _name_nodes(graph) -> bool:
+    """Names every unnamed node (op type and position); True if any was. The quantizer excludes nodes by name,
+    so one unnamed node in the float part would have excluded every unnamed node of the graph."""
+    taken = {n.name for n in graph.node}
+    renamed = False
+    for i, node in enumerate(graph.node):
+        if not node.name:
+            name = f"{node.op_type}_{i}"
+            while name in taken:
+                name += "_"
+            node.name = name
+            taken.add(name)
+            renamed = True
+    return renamed
+
+
 def quantize_encoder(fp32: Path, int8: Path, calibration: list[np.ndarray], float_convs: int = 0) -> None:
     """Static int8 QDQ with per-channel weights, calibrated on `calibration` (normalized NCHW batches).
 
@@ -176,7 +192,10 @@ def quantize_encoder(fp32: Path, int8: Path, calibration: list[np.ndarray], floa
 
     prepped = int8.with_suffix(".prep.onnx")
     quant_pre_process(str(fp32), str(prepped), skip_symbolic_shape=True)
-    graph = onnx.load(str(prepped)).graph
+    model = onnx.load(str(prepped))
+    if _name_nodes(model.graph):
+        onnx.save(model, str(prepped))
+    graph = model.graph
     layer_norms = [n.name for n in graph.node if n.op_type == "LayerNormalization"]
     try:
         quantize_static(
