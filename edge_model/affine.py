@@ -53,37 +53,52 @@ def warp_rgb(frame_bgr: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
     col_x, col_y = np.rint(inv[0, 0] * step).astype(np.int64), np.rint(inv[1, 0] * step).astype(np.int64)
     row_x = np.rint(inv[0, 1] * step + inv[0, 2] * ONE).astype(np.int64)
     row_y = np.rint(inv[1, 1] * step + inv[1, 2] * ONE).astype(np.int64)
-    sx, sy = row_x[:, None] + col_x, row_y[:, None] + col_y
     x_lo, x_hi = int(row_x.min() + col_x.min()), int(row_x.max() + col_x.max())
     y_lo, y_hi = int(row_y.min() + col_y.min()), int(row_y.max() + col_y.max())
-    if x_lo < -ONE or y_lo < -ONE or x_hi > w * ONE or y_hi > h * ONE:
-        # A pixel or more beyond the frame all is black: positions held there sample the same black, and
-        # the pixels packed below stay within the frame and a border (a huge box costs no huge array).
-        np.clip(sx, -ONE, w * ONE, out=sx)
-        np.clip(sy, -ONE, h * ONE, out=sy)
+    beyond = x_lo < -ONE or y_lo < -ONE or x_hi > w * ONE or y_hi > h * ONE
+    if beyond:  # a pixel or more beyond the frame all is black: positions are held there (below), and
+        # the pixels packed stay within the frame and a border (a huge box costs no huge array)
         x_lo, x_hi = min(max(x_lo, -ONE), w * ONE), min(max(x_hi, -ONE), w * ONE)
         y_lo, y_hi = min(max(y_lo, -ONE), h * ONE), min(max(y_hi, -ONE), h * ONE)
-    # The grid's corner pixel, then positions relative to it: non-negative, so the masks give the fractions.
-    x0, y0 = x_lo >> SUBPIXEL_BITS, y_lo >> SUBPIXEL_BITS
-    sx -= x0 << SUBPIXEL_BITS
-    sy -= y0 << SUBPIXEL_BITS
-    roi = _packed(frame_bgr, x0, y0, (x_hi >> SUBPIXEL_BITS) + 2, (y_hi >> SUBPIXEL_BITS) + 2)
+    # Positions relative to the grid's corner pixel: non-negative, so the masks give the fractions. The
+    # corner comes off the rows' starts before the grid is built: one pass over the grid fewer.
+    ox, oy = (x_lo >> SUBPIXEL_BITS) << SUBPIXEL_BITS, (y_lo >> SUBPIXEL_BITS) << SUBPIXEL_BITS
+    sx, sy = (row_x - ox)[:, None] + col_x, (row_y - oy)[:, None] + col_y
+    if beyond:
+        np.clip(sx, -ONE - ox, w * ONE - ox, out=sx)
+        np.clip(sy, -ONE - oy, h * ONE - oy, out=sy)
+    roi = _packed(frame_bgr, ox >> SUBPIXEL_BITS, oy >> SUBPIXEL_BITS, (x_hi >> SUBPIXEL_BITS) + 2,
+                  (y_hi >> SUBPIXEL_BITS) + 2)
     flat = roi.reshape(-1)
     rw = roi.shape[1]
-    idx = (sy >> SUBPIXEL_BITS) * rw + (sx >> SUBPIXEL_BITS)
-    fx, fy = (sx & (ONE - 1)).view(np.uint64), (sy & (ONE - 1)).view(np.uint64)
+    idx = sy >> SUBPIXEL_BITS
+    idx *= rw
+    idx += sx >> SUBPIXEL_BITS
+    sx &= ONE - 1
+    sy &= ONE - 1
+    fx, fy = sx.view(np.uint64), sy.view(np.uint64)
     gx, gy = ONE - fx, ONE - fy
-    top = flat.take(idx) * gx  # along x, then along y: the same sums as the four products of the weights
-    top += flat.take(idx + 1) * fx
-    bottom = flat.take(idx + rw) * gx
-    bottom += flat.take(idx + rw + 1) * fx
-    acc = top * gy
-    acc += bottom * fy
-    acc += HALF
-    acc >>= np.uint64(2 * SUBPIXEL_BITS)
+    # Along x, then along y: the same sums as the four products of the weights. The right and lower
+    # neighbours come from views of the pixels shifted by one and by a row, not from shifted indices.
+    top = flat.take(idx)
+    top *= gx
+    part = flat[1:].take(idx)
+    part *= fx
+    top += part
+    bottom = flat[rw:].take(idx)
+    bottom *= gx
+    flat[rw + 1:].take(idx, out=part)
+    part *= fx
+    bottom += part
+    top *= gy
+    bottom *= fy
+    top += bottom
+    top += HALF
+    top >>= np.uint64(2 * SUBPIXEL_BITS)
     out = np.empty((size, size, 3), np.uint8)
     for channel in range(3):  # storing into uint8 keeps each lane's low byte: its level
-        out[..., channel] = acc >> np.uint64(LANE * channel)
+        np.right_shift(top, np.uint64(LANE * channel), out=part)
+        out[..., channel] = part
     return out
 
 
