@@ -19,9 +19,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnx
-from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from bench.baseline import baseline_fps, one_core, ours_fps
 from bench.capacity import FPS
@@ -32,7 +29,7 @@ from edge_model.media import read_frames
 from edge_model.pipeline import build_pipeline
 from edge_model.runner import make_session
 from stream.config import load_config
-from training.onnx_export import _Calibration
+from training.onnx_export import quantize_encoder
 
 RUNS = 5
 FRAMES = 300
@@ -51,15 +48,10 @@ def median_of(fn, n: int) -> float:
 
 
 def all_int8(fp32: Path, out: Path) -> Path:
-    prepped = out / "prep.onnx"
-    quant_pre_process(str(fp32), str(prepped), skip_symbolic_shape=True)
-    norms = [n.name for n in onnx.load(str(prepped)).graph.node if n.op_type == "LayerNormalization"]
+    """The exporter's own quantization with no float part (the LayerNorm aside), calibrated on random input."""
     rng = np.random.default_rng(0)
-    calibration = [rng.uniform(-1, 1, (8, 3, 128, 128)).astype(np.float32) for _ in range(4)]
     target = out / "all_int8.onnx"
-    quantize_static(str(prepped), str(target), _Calibration(iter(calibration)), quant_format=QuantFormat.QDQ,
-                    per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                    calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=norms)
+    quantize_encoder(fp32, target, [rng.uniform(-1, 1, (8, 3, 128, 128)).astype(np.float32) for _ in range(4)])
     return target
 
 
